@@ -1,0 +1,174 @@
+//! Configuration read the way oslo.config reads it.
+//!
+//! Options are declared with `#[config_group]`. Values come, from lowest to
+//! highest precedence, from the declared defaults, the configuration files
+//! (in command-line order, each `--config-dir` contributing its `*.conf`
+//! files in name order; later wins), the environment (`OS_<GROUP>__<NAME>`)
+//! and the command line. An explicit command-line value wins whatever its
+//! position among `--config-file` arguments.
+//!
+//! A loaded configuration is an immutable [`Conf`] snapshot. Reloading reads
+//! every source again into a new snapshot, or fails with every problem and
+//! leaves the running one untouched.
+
+mod error;
+pub mod ini;
+pub mod interp;
+mod load;
+mod registry;
+mod resolved;
+mod spec;
+mod value;
+mod values;
+
+pub use error::{ConfigError, ConfigErrors, Source};
+pub use load::{LoadArgs, SourceArg, load};
+pub use registry::Registry;
+pub use resolved::{RawValue, Resolved, ResolvedGroup, Snapshot};
+pub use load::Loaded;
+pub use spec::{CONFIG_GROUPS, ConfigGroup, GroupSpec, OptionSpec, group_spec};
+pub use value::{Kind, OptionValue};
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The name of the top-level group.
+pub const DEFAULT_GROUP: &str = "DEFAULT";
+
+/// What `--print-config` shows for a secret value.
+pub const MASK: &str = "****";
+
+/// A validated configuration: every group's typed struct, and where each
+/// value came from. Cheap to clone.
+#[derive(Clone)]
+pub struct Conf {
+    inner: Arc<ConfInner>,
+}
+
+struct ConfInner {
+    groups: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+    snapshot: Snapshot,
+    registry: Arc<Registry>,
+}
+
+impl std::fmt::Debug for Conf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conf").field("files", &self.inner.snapshot.files).finish_non_exhaustive()
+    }
+}
+
+impl Conf {
+    /// Builds the typed groups from resolved values.
+    ///
+    /// # Errors
+    ///
+    /// Every bad value of every group.
+    pub fn build(registry: Arc<Registry>, snapshot: Snapshot) -> Result<Conf, ConfigErrors> {
+        let mut groups = HashMap::new();
+        let mut errors: Vec<ConfigError> = Vec::new();
+        for spec in registry.groups() {
+            let view = ResolvedGroup::new(spec.name, &snapshot, &registry);
+            match (spec.build)(&view) {
+                Ok(group) => {
+                    groups.insert((spec.type_id)(), Arc::from(group));
+                }
+                Err(found) => {
+                    for error in found {
+                        if !errors.contains(&error) {
+                            errors.push(error);
+                        }
+                    }
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        let inner = ConfInner { groups, snapshot, registry };
+        Ok(Conf { inner: Arc::new(inner) })
+    }
+
+    /// The typed options of group `G`.
+    ///
+    /// # Panics
+    ///
+    /// If `G` is not linked into the program, which the `#[config_group]`
+    /// macro makes impossible for its own structs.
+    pub fn group<G: ConfigGroup>(&self) -> &G {
+        self.inner
+            .groups
+            .get(&TypeId::of::<G>())
+            .and_then(|group| group.downcast_ref::<G>())
+            .expect("every #[config_group] struct is registered with the runtime")
+    }
+
+    /// The effective value of an option as JSON, `None` when it is unset or
+    /// unknown. Secret values are returned unmasked: mask before showing.
+    pub fn value(&self, group: &str, name: &str) -> Option<serde_json::Value> {
+        let option = self.inner.registry.option(group, name)?;
+        let resolved = self.inner.snapshot.get(group, name);
+        resolved::json_value(option, resolved)
+    }
+
+    /// The value of an integer option, for the launcher's worker count.
+    pub fn integer(&self, group: &str, name: &str) -> Option<i64> {
+        self.value(group, name)?.as_i64()
+    }
+
+    /// The resolved values this configuration was built from.
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.inner.snapshot
+    }
+
+    /// The declared options.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.inner.registry
+    }
+
+    /// Each option's effective value, as shown to people: secrets masked.
+    pub fn effective_values(&self) -> Vec<EffectiveValue> {
+        self.inner
+            .registry
+            .options()
+            .map(|option| {
+                let resolved = self.inner.snapshot.get(option.group, option.name);
+                EffectiveValue::new(option, resolved)
+            })
+            .collect()
+    }
+}
+
+/// One option's value as `--print-config` and the logs show it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct EffectiveValue {
+    /// The group.
+    pub group: String,
+    /// The option.
+    pub name: String,
+    /// The value, `****` for a secret that is set.
+    pub value: serde_json::Value,
+    /// Where the value came from.
+    pub source: Source,
+    /// Whether the option can change on reload without a restart.
+    pub mutable: bool,
+}
+
+impl EffectiveValue {
+    fn new(option: &OptionSpec, resolved: Option<&Resolved>) -> Self {
+        let value = resolved::json_value(option, resolved).unwrap_or(serde_json::Value::Null);
+        let value = if option.secret && !value.is_null() {
+            serde_json::Value::String(MASK.to_string())
+        } else {
+            value
+        };
+        let source = resolved.map_or(Source::Default, Resolved::source);
+        EffectiveValue {
+            group: option.group.to_string(),
+            name: option.name.to_string(),
+            value,
+            source,
+            mutable: option.mutable,
+        }
+    }
+}

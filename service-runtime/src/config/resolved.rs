@@ -1,0 +1,228 @@
+//! Values after precedence and substitution, before typing.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::registry::Registry;
+use super::spec::OptionSpec;
+use super::value::OptionValue;
+use super::{ConfigError, MASK, Source};
+
+/// One raw value and where it came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawValue {
+    /// The text, references already substituted.
+    pub text: String,
+    /// Where it came from.
+    pub source: Source,
+}
+
+/// The raw values an option ends up with: the single winning value, or
+/// every occurrence for a multi-valued option.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resolved {
+    /// In reading order; the last one wins for single-valued options.
+    pub values: Vec<RawValue>,
+}
+
+impl Resolved {
+    /// The value a single-valued option takes.
+    pub fn last(&self) -> Option<&RawValue> {
+        self.values.last()
+    }
+
+    /// Where the effective value came from.
+    pub fn source(&self) -> Source {
+        self.last().map_or(Source::Default, |v| v.source.clone())
+    }
+}
+
+/// Every resolved option of a configuration, and the files it was read
+/// from. This is what the main process hands to its workers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The files read, in order.
+    pub files: Vec<PathBuf>,
+    /// group -> option -> values.
+    pub values: BTreeMap<String, BTreeMap<String, Resolved>>,
+}
+
+impl Snapshot {
+    /// The resolved values of one option, if any source set it.
+    pub fn get(&self, group: &str, name: &str) -> Option<&Resolved> {
+        self.values.get(group)?.get(name)
+    }
+
+    /// Options whose values differ between `self` and `newer`.
+    pub fn changed_options(&self, newer: &Snapshot) -> Vec<(String, String)> {
+        let mut keys: Vec<(String, String)> = Vec::new();
+        for snapshot in [self, newer] {
+            for (group, options) in &snapshot.values {
+                for name in options.keys() {
+                    keys.push((group.clone(), name.clone()));
+                }
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        let text = |s: &Snapshot, g: &str, n: &str| {
+            s.get(g, n).map(|r| r.values.iter().map(|v| v.text.clone()).collect::<Vec<_>>())
+        };
+        keys.into_iter().filter(|(g, n)| text(self, g, n) != text(newer, g, n)).collect()
+    }
+}
+
+/// The view of one group that a `#[config_group]` struct is built from.
+#[derive(Debug)]
+pub struct ResolvedGroup<'a> {
+    group: &'a str,
+    snapshot: &'a Snapshot,
+    registry: &'a Registry,
+}
+
+impl<'a> ResolvedGroup<'a> {
+    pub(crate) fn new(group: &'a str, snapshot: &'a Snapshot, registry: &'a Registry) -> Self {
+        ResolvedGroup { group, snapshot, registry }
+    }
+
+    /// A single-valued option: the winning value, else `default`.
+    ///
+    /// Returns `None` after pushing an error when the value is bad, or when
+    /// a required option without default is unset.
+    pub fn single<T: OptionValue>(
+        &self,
+        name: &str,
+        default: Option<T>,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<T> {
+        let raw = self.snapshot.get(self.group, name).and_then(Resolved::last);
+        match raw {
+            Some(raw) if !(T::empty_means_unset() && raw.text.trim().is_empty()) => {
+                self.parse_checked(name, raw, errors)
+            }
+            _ => self.fallback(name, default, errors),
+        }
+    }
+
+    /// An `Option<T>` field: `Some(None)` when no source sets it.
+    pub fn optional<T: OptionValue>(
+        &self,
+        name: &str,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<Option<T>> {
+        let raw = self.snapshot.get(self.group, name).and_then(Resolved::last);
+        match raw {
+            Some(raw) if !(T::empty_means_unset() && raw.text.trim().is_empty()) => {
+                self.parse_checked(name, raw, errors).map(Some)
+            }
+            _ => self.fallback(name, None, errors).map(|_: T| None).or(Some(None)),
+        }
+    }
+
+    /// A multi-valued option: every occurrence, else `default`.
+    pub fn multi<T: OptionValue>(
+        &self,
+        name: &str,
+        default: Vec<T>,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<Vec<T>> {
+        let Some(resolved) = self.snapshot.get(self.group, name) else {
+            return self.fallback(name, Some(default), errors);
+        };
+        let before = errors.len();
+        let parsed: Vec<T> = resolved
+            .values
+            .iter()
+            .filter_map(|raw| self.parse_checked(name, raw, errors))
+            .collect();
+        (errors.len() == before).then_some(parsed)
+    }
+
+    fn fallback<T>(
+        &self,
+        name: &str,
+        default: Option<T>,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<T> {
+        let required = self.spec(name).is_some_and(|spec| spec.required);
+        if required && default.is_none() {
+            errors.push(ConfigError::for_option(
+                self.group,
+                name,
+                None,
+                None,
+                "required option is not set in any file, environment variable or flag",
+            ));
+        }
+        default
+    }
+
+    fn parse_checked<T: OptionValue>(
+        &self,
+        name: &str,
+        raw: &RawValue,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<T> {
+        let spec = self.spec(name);
+        let result = T::parse_raw(&raw.text).and_then(|value| match spec {
+            Some(spec) => check_constraints(spec, &value, &raw.text).map(|()| value),
+            None => Ok(value),
+        });
+        match result {
+            Ok(value) => Some(value),
+            Err(message) => {
+                let secret = spec.is_some_and(|s| s.secret);
+                let shown = if secret { MASK.to_string() } else { raw.text.clone() };
+                let source = Some(raw.source.clone());
+                errors.push(ConfigError::for_option(self.group, name, source, Some(shown), message));
+                None
+            }
+        }
+    }
+
+    fn spec(&self, name: &str) -> Option<&OptionSpec> {
+        self.registry.option(self.group, name)
+    }
+}
+
+/// Checks bounds and choices; the message states the rule broken.
+pub(crate) fn check_constraints<T: OptionValue>(
+    spec: &OptionSpec,
+    value: &T,
+    raw: &str,
+) -> Result<(), String> {
+    if let Some(number) = value.as_number() {
+        if let Some(min) = spec.min.filter(|min| number < *min) {
+            return Err(format!("should be greater than or equal to {min}"));
+        }
+        if let Some(max) = spec.max.filter(|max| number > *max) {
+            return Err(format!("should be less than or equal to {max}"));
+        }
+    }
+    if let Some(choices) = spec.choices {
+        let text = raw.trim();
+        if !choices.contains(&text) {
+            return Err(format!("expected one of: {}", choices.join(", ")));
+        }
+    }
+    Ok(())
+}
+
+/// The JSON form of an option's effective value (default when unset).
+pub(crate) fn json_value(
+    option: &OptionSpec,
+    resolved: Option<&Resolved>,
+) -> Option<serde_json::Value> {
+    let Some(resolved) = resolved else {
+        let default = option.default.as_deref()?;
+        return (option.check)(default).ok();
+    };
+    if option.multi {
+        let items = resolved.values.iter().filter_map(|v| (option.check)(&v.text).ok());
+        return Some(serde_json::Value::Array(items.collect()));
+    }
+    let last = resolved.last()?;
+    (option.check)(&last.text).ok()
+}

@@ -1,0 +1,7 @@
+//! Long-running services for Rust, in the manner of OpenStack's oslo.service.
+
+extern crate self as service_runtime;
+
+pub mod config;
+
+pub use config::Conf;

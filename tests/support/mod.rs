@@ -1,0 +1,1 @@
+//! Helpers for running example binaries as real processes.
