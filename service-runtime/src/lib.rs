@@ -3,5 +3,8 @@
 extern crate self as service_runtime;
 
 pub mod config;
+pub mod periodic;
+pub mod service;
 
 pub use config::Conf;
+pub use service::{Context, Service};
