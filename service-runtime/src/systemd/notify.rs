@@ -103,6 +103,9 @@ impl Notifier {
     /// not hear from it. A watchdog interval is only kept when notifications
     /// can be sent and `WATCHDOG_PID`, if set, names this process.
     ///
+    /// Call it once: a second call finds the variables gone and gives a
+    /// disabled notifier.
+    ///
     /// # Safety
     ///
     /// **Call this while the process has exactly one thread**: at the top of
@@ -312,7 +315,12 @@ impl Target {
         let state = state.replace('\n', " ");
 
         if previous == code {
-            tracing::debug!(socket = %self.name, %state, %error, "systemd notification failed again");
+            tracing::debug!(
+                socket = %self.name,
+                %state,
+                %error,
+                "systemd notification failed again"
+            );
         } else {
             tracing::warn!(
                 socket = %self.name,
@@ -360,7 +368,7 @@ fn parse_address(name: &OsStr) -> Result<SocketAddr, NotifyError> {
 /// it stays relative only when the absolute form would be too long.
 fn path_address(path: &Path) -> io::Result<SocketAddr> {
     if path.is_relative() {
-        let absolute = std::path::absolute(path).map(|path| SocketAddr::from_pathname(path));
+        let absolute = std::path::absolute(path).map(SocketAddr::from_pathname);
         if let Ok(Ok(address)) = absolute {
             return Ok(address);
         }
