@@ -17,15 +17,15 @@ use service_runtime::prelude::*;
 pub struct MyServiceOpts {
     /// Number of worker processes.
     #[opt(default = 2, min = 1)]
-    workers: u32,
+    pub workers: u32,
 
     /// Seconds between two heartbeats of a worker.
     #[opt(default = 5.0, min = 0.1, mutable)]
-    heartbeat_interval: f64,
+    pub heartbeat_interval: f64,
 
     /// Text each heartbeat logs.
     #[opt(default = "still alive", mutable)]
-    greeting: String,
+    pub greeting: String,
 }
 
 /// The service's state in one worker.

@@ -42,7 +42,9 @@ pub fn run_main<S: Service>(version: &'static str) -> ! {
     if let Some(identity) = worker::identity_from_env() {
         worker::run::<S>(identity);
     }
-    let notifier = Notifier::from_env();
+    // SAFETY: nothing has started a thread yet: this is the first thing the
+    // main process does after learning it is not a worker.
+    let notifier = unsafe { Notifier::from_env() };
     let registry = match Registry::from_program() {
         Ok(registry) => Arc::new(registry),
         Err(errors) => fail_config(&ConfigErrors(errors)),
