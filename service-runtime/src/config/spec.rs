@@ -104,6 +104,10 @@ impl OptionSpec {
     }
 }
 
+/// Builds a group's typed struct, type-erased.
+pub type BuildGroup =
+    fn(&ResolvedGroup<'_>) -> Result<Box<dyn Any + Send + Sync>, Vec<ConfigError>>;
+
 /// One `#[config_group]` struct, as registered with the runtime.
 #[derive(Clone, Copy)]
 pub struct GroupSpec {
@@ -114,7 +118,7 @@ pub struct GroupSpec {
     /// The options of the group.
     pub options: fn() -> Vec<OptionSpec>,
     /// Builds the typed struct from resolved values.
-    pub build: fn(&ResolvedGroup<'_>) -> Result<Box<dyn Any + Send + Sync>, Vec<ConfigError>>,
+    pub build: BuildGroup,
 }
 
 impl std::fmt::Debug for GroupSpec {

@@ -51,7 +51,7 @@ async fn serve<S: Service>(setup: Setup) -> i32 {
             ending = &mut instance => return state.exit_code(ending.ok()),
             Some(report) = report_rx.recv() => state.on_report(report),
             Some(signal) = signals.next() => {
-                if let Some(code) = state.on_signal::<S>(signal, &ctx) {
+                if let Some(code) = state.on_signal(signal) {
                     return code;
                 }
             }
@@ -95,7 +95,7 @@ impl State {
         }
     }
 
-    fn on_signal<S: Service>(&mut self, signal: i32, ctx: &Context) -> Option<i32> {
+    fn on_signal(&mut self, signal: i32) -> Option<i32> {
         match signal {
             SIGTERM | SIGINT if self.stopping.is_none() => {
                 let name = if signal == SIGTERM {
@@ -116,7 +116,7 @@ impl State {
                 None
             }
             SIGHUP => {
-                self.reload::<S>(ctx);
+                self.reload();
                 None
             }
             _ => {
@@ -141,7 +141,7 @@ impl State {
         });
     }
 
-    fn reload<S: Service>(&mut self, ctx: &Context) {
+    fn reload(&mut self) {
         if self.stopping.is_some() {
             tracing::info!(signal = "SIGHUP", "stopping; reload ignored");
             return;
@@ -165,7 +165,6 @@ impl State {
                 tracing::info!(changed = ?reloaded.changed, "configuration reloaded");
                 self.setup.conf = reloaded.conf.clone();
                 self.setup.logs.set_debug(self.opts().debug);
-                let _ = ctx;
                 let _ = self.commands.send(Command::Apply(reloaded.conf));
             }
             Err(errors) => {
