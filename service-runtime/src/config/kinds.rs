@@ -159,6 +159,11 @@ impl OptionValue for QuotedString {
             self.0.clone()
         }
     }
+
+    /// The text itself: quotes are file syntax, not part of the value.
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::String(self.0.clone())
+    }
 }
 
 macro_rules! ip_option {

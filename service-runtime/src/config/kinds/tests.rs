@@ -104,6 +104,7 @@ fn quoted_strings_round_trip_alone_and_in_lists() {
         QuotedString(" d ".into()),
     ];
     assert_eq!(items.render(), "\"a,b\",c,\" d \"");
+    assert_eq!(items.to_json(), serde_json::json!(["a,b", "c", " d "]));
     round_trips(items);
 }
 
