@@ -14,6 +14,7 @@
 mod error;
 pub mod ini;
 pub mod interp;
+mod kinds;
 mod load;
 mod registry;
 mod reload;
@@ -24,6 +25,7 @@ mod value;
 mod values;
 
 pub use error::{ConfigError, ConfigErrors, Source};
+pub use kinds::{Dict, HostAddress, HostDomain, Hostname, Port, QuotedString, Uri};
 pub use load::Loaded;
 pub use load::{LoadArgs, SourceArg, load};
 pub use registry::Registry;
