@@ -1,1 +1,14 @@
-//! UI tests.
+//! Compile-pass and compile-fail cases of every macro, run with trybuild.
+//!
+//! The `.stderr` files are tied to the toolchain pinned in
+//! `rust-toolchain.toml`. After a deliberate change of a message, run
+//! `TRYBUILD=overwrite cargo test -p ui-tests` and review the diff.
+
+#[test]
+fn ui() {
+    let cases = trybuild::TestCases::new();
+    for macro_name in ["config_group", "service", "periodic"] {
+        cases.pass(format!("{macro_name}/pass/*.rs"));
+        cases.compile_fail(format!("{macro_name}/fail/*.rs"));
+    }
+}

@@ -1,0 +1,26 @@
+use service_runtime::prelude::*;
+
+pub struct Worker;
+
+#[service(name = "worker")]
+impl Worker {
+    async fn new(_conf: &Conf) -> anyhow::Result<Self> {
+        Ok(Worker)
+    }
+
+    async fn start(&mut self, _ctx: &Context) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    async fn stop(&mut self, _graceful: bool) {}
+}
+
+/// `main!` expands to a `fn main`; here it lives in a module so that the
+/// test binary does not start a service when trybuild runs it.
+mod entry {
+    service_runtime::main!(super::Worker);
+}
+
+fn main() {
+    let _ = entry::main;
+}
