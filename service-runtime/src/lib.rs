@@ -5,6 +5,7 @@ extern crate self as service_runtime;
 pub mod config;
 pub mod periodic;
 pub mod service;
+pub mod testkit;
 
 pub use config::Conf;
 pub use service::{Context, Service};
