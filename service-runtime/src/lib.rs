@@ -6,6 +6,7 @@ pub mod config;
 pub mod looping;
 pub mod periodic;
 pub mod service;
+pub mod task_group;
 pub mod testkit;
 
 pub use config::Conf;
