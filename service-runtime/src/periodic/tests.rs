@@ -530,3 +530,16 @@ async fn run_until_cancelled_runs_tasks_until_shutdown() {
     assert_eq!(start.elapsed(), secs(35));
     assert_eq!(runner.stats()[0].run_count, 3);
 }
+
+/// The worker loop may run on a multi-threaded runtime: the runner and the
+/// future of a pass must be `Send`.
+#[test]
+fn the_runner_and_its_passes_can_cross_threads() {
+    fn assert_send<T: Send>(_: &T) {}
+    let mut runner = runner(vec![every("one", 1.0)]);
+    let mut probe = Probe::default();
+    let ctx = context();
+    assert_send(&runner);
+    let pass = runner.run_due(&mut probe, &ctx);
+    assert_send(&pass);
+}
