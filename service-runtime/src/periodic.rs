@@ -45,6 +45,9 @@ pub type TaskFn<S> = for<'a> fn(&'a mut S, &'a Context) -> BoxFuture<'a, TaskOut
 /// The spacing a task gets when it asks for 0 s.
 pub const DEFAULT_SPACING: Duration = Duration::from_secs(60);
 
+/// The shortest usable spacing: timers do not resolve less.
+const MIN_SPACING: Duration = Duration::from_millis(1);
+
 /// The option that lets tasks marked `external_process_ok` run here.
 pub const RUN_EXTERNAL_OPTION: &str = "run_external_periodic_tasks";
 
@@ -428,6 +431,9 @@ impl<S> PeriodicRunner<S> {
 }
 
 /// Applies the registration rules to one task; `None` when it is left out.
+///
+/// A task whose spacing comes from an option stays registered even when the
+/// option's value is unusable, so that a reload can schedule it.
 fn register<S>(
     task: PeriodicTask<S>,
     conf: &Conf,
@@ -443,28 +449,29 @@ fn register<S>(
         return None;
     }
     let spacing = match task.spacing {
-        Spacing::Seconds(seconds) => match spacing_from_secs(seconds) {
-            Ok(Some(spacing)) => Some(spacing),
-            Ok(None) => {
-                tracing::info!(
-                    task.name = name,
-                    "periodic task {name} is not scheduled: its spacing is negative"
-                );
-                return None;
-            }
-            Err(problem) => {
-                tracing::error!(
-                    task.name = name,
-                    "periodic task {name} is not scheduled: {problem}"
-                );
-                return None;
-            }
-        },
-        Spacing::Option {
-            group,
-            name: option,
-        } => initial_option_spacing(name, conf, group, option),
+        Spacing::Seconds(seconds) => spacing_from_secs(seconds),
+        Spacing::Option { group, name } => option_spacing(conf, group, name),
     };
+    let spacing = match spacing {
+        Ok(Some(spacing)) => Some(spacing),
+        Ok(None) => {
+            tracing::info!(
+                task.name = name,
+                "periodic task {name} is not scheduled: its spacing is negative"
+            );
+            None
+        }
+        Err(problem) => {
+            tracing::error!(
+                task.name = name,
+                "periodic task {name} is not scheduled: {problem}"
+            );
+            None
+        }
+    };
+    if spacing.is_none() && matches!(task.spacing, Spacing::Seconds(_)) {
+        return None;
+    }
     if task.external_process_ok && !external_allowed {
         tracing::info!(
             task.name = name,
@@ -478,26 +485,6 @@ fn register<S>(
         due,
         history: History::default(),
     })
-}
-
-fn initial_option_spacing(task: &str, conf: &Conf, group: &str, option: &str) -> Option<Duration> {
-    match option_spacing(conf, group, option) {
-        Ok(Some(spacing)) => Some(spacing),
-        Ok(None) => {
-            tracing::info!(
-                task.name = task,
-                "periodic task {task} is not scheduled: its spacing is negative"
-            );
-            None
-        }
-        Err(problem) => {
-            tracing::error!(
-                task.name = task,
-                "periodic task {task} is not scheduled: {problem}"
-            );
-            None
-        }
-    }
 }
 
 fn first_due<S>(task: &PeriodicTask<S>, spacing: Duration, now: Instant) -> Due {
@@ -521,9 +508,14 @@ fn spacing_from_secs(seconds: f64) -> Result<Option<Duration>, String> {
     if seconds == 0.0 {
         return Ok(Some(DEFAULT_SPACING));
     }
-    Duration::try_from_secs_f64(seconds)
-        .map(Some)
-        .map_err(|_| format!("its spacing {seconds} is too large for a duration"))
+    let spacing = Duration::try_from_secs_f64(seconds)
+        .map_err(|_| format!("its spacing {seconds} is too large for a duration"))?;
+    if spacing < MIN_SPACING {
+        return Err(format!(
+            "its spacing {seconds} s is below the 1 ms resolution of timers"
+        ));
+    }
+    Ok(Some(spacing))
 }
 
 /// The spacing option's current value.

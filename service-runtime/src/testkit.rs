@@ -170,10 +170,15 @@ impl<S> PeriodicHarness<S> {
         self
     }
 
-    /// Lets `by` of virtual time pass, running every task that falls due.
+    /// Lets `by` of virtual time pass, running every task that falls due
+    /// (none once the context's shutdown token is cancelled).
     pub async fn advance(&mut self, by: Duration) {
         let target = Instant::now() + by;
+        let token = self.ctx.shutdown_token().clone();
         while let Some(due) = self.runner.next_due().filter(|due| *due <= target) {
+            if token.is_cancelled() {
+                break;
+            }
             tokio::time::sleep_until(due).await;
             self.run_due().await;
         }

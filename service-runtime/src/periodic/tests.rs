@@ -543,3 +543,32 @@ fn the_runner_and_its_passes_can_cross_threads() {
     let pass = runner.run_due(&mut probe, &ctx);
     assert_send(&pass);
 }
+
+#[tokio::test(start_paused = true)]
+async fn spacings_below_the_timer_resolution_and_not_finite_are_errors() {
+    let logs = CapturedLogs::start();
+    let runner = runner(vec![every("tiny", 0.0001), every("endless", f64::INFINITY)]);
+
+    assert!(runner.task_names().is_empty());
+    assert_eq!(
+        logs.lines_with(&["ERROR", "tiny", "below the 1 ms"]).len(),
+        1
+    );
+    assert_eq!(
+        logs.lines_with(&["ERROR", "endless", "not a finite number"])
+            .len(),
+        1
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_harness_stops_running_tasks_after_shutdown() {
+    let mut harness = harness(vec![every("one", 1.0)]);
+    harness.advance(secs(2)).await;
+
+    harness.context().shutdown_token().cancel();
+    harness.advance(secs(5)).await;
+
+    assert_eq!(harness.run_count("one"), 2);
+    assert_eq!(harness.elapsed(), secs(7));
+}
