@@ -41,10 +41,13 @@ pub mod config;
 pub mod exit;
 mod launcher;
 pub mod logging;
+pub mod looping;
 pub mod options;
 pub mod periodic;
 pub mod service;
 pub mod systemd;
+pub mod task_group;
+pub mod testkit;
 
 pub use service_macros::{config_group, periodic, service};
 
