@@ -3,6 +3,7 @@
 extern crate self as service_runtime;
 
 pub mod config;
+pub mod http;
 pub mod periodic;
 pub mod service;
 
