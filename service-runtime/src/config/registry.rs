@@ -43,7 +43,11 @@ impl Registry {
             registry.groups.push(group);
         }
         errors.extend(registry.flag_conflicts());
-        if errors.is_empty() { Ok(registry) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(registry)
+        } else {
+            Err(errors)
+        }
     }
 
     fn add_option(&mut self, option: OptionSpec) -> Result<(), ConfigError> {

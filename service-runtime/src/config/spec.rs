@@ -96,7 +96,11 @@ impl OptionSpec {
 
     /// The environment variable oslo.config reads: `OS_<GROUP>__<NAME>`.
     pub fn env_name(&self) -> String {
-        format!("OS_{}__{}", self.group.to_uppercase(), self.name.to_uppercase())
+        format!(
+            "OS_{}__{}",
+            self.group.to_uppercase(),
+            self.name.to_uppercase()
+        )
     }
 }
 
@@ -115,7 +119,9 @@ pub struct GroupSpec {
 
 impl std::fmt::Debug for GroupSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GroupSpec").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("GroupSpec")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 

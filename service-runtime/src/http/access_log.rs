@@ -18,7 +18,8 @@ pub const DEFAULT_ACCESS_LOG_FORMAT: &str = "%(client_ip)s \"%(request_line)s\" 
 const MAX_LOGGED_REQUEST_LINE: usize = 2048;
 
 /// The keys a template may use, in the order the error message lists them.
-const KEY_NAMES: &str = "client_ip, date_time, request_line, status_code, body_length, wall_seconds";
+const KEY_NAMES: &str =
+    "client_ip, date_time, request_line, status_code, body_length, wall_seconds";
 
 /// A parsed access log template.
 ///
@@ -489,12 +490,9 @@ mod tests {
 
     #[test]
     fn numbers_as_text_and_integers() {
-        let format = AccessLogFormat::parse("%(wall_seconds)s %(wall_seconds)d %(body_length)f")
-            .unwrap();
-        assert_eq!(
-            format.render(&entry("x")),
-            "0.012345678 0 42.000000"
-        );
+        let format =
+            AccessLogFormat::parse("%(wall_seconds)s %(wall_seconds)d %(body_length)f").unwrap();
+        assert_eq!(format.render(&entry("x")), "0.012345678 0 42.000000");
     }
 
     #[test]

@@ -72,7 +72,9 @@ impl Activity {
     }
 
     fn write_pending(&self) {
-        self.lock().write_blocked_since.get_or_insert_with(Instant::now);
+        self.lock()
+            .write_blocked_since
+            .get_or_insert_with(Instant::now);
     }
 
     fn write_done(&self) {
@@ -82,7 +84,9 @@ impl Activity {
     fn lock(&self) -> MutexGuard<'_, State> {
         // The state stays consistent even if a holder panicked: every update
         // is a single assignment.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

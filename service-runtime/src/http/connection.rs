@@ -155,5 +155,5 @@ fn report_end(
             },
         );
     }
-    tracing::debug!(target: TARGET, client = %client, error = %error, "connection ended with an error");
+    tracing::debug!(target: TARGET, client = %client, %error, "connection ended with an error");
 }

@@ -89,7 +89,10 @@ impl Shared {
     }
 
     /// Whether HTTP/1 responses should ask the client to close: always
-    /// without keep-alive, and once shutdown has begun.
+    /// without keep-alive, and once shutdown has begun. hyper adds the header
+    /// itself once a connection has been told to shut down; setting it here
+    /// too covers a response produced between the cancellation and the
+    /// connection task acting on it.
     fn wants_close(&self) -> bool {
         !self.options.keep_alive || self.shutdown.is_cancelled()
     }
@@ -142,8 +145,8 @@ where
     B::Error: Into<BoxError>,
 {
     let listener = AsyncListener::from_std(listener)?;
-    let limit = (options.max_connections > 0)
-        .then(|| Arc::new(Semaphore::new(options.max_connections)));
+    let limit =
+        (options.max_connections > 0).then(|| Arc::new(Semaphore::new(options.max_connections)));
     let shared = Arc::new(Shared::new(options, tls, shutdown));
     let connections = TaskTracker::new();
 

@@ -71,9 +71,14 @@ where
             let (mut parts, body) = response.into_parts();
             record.status = parts.status.as_u16();
             if is_http1 && shared.wants_close() {
-                parts.headers.insert(CONNECTION, HeaderValue::from_static("close"));
+                parts
+                    .headers
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
             }
-            Ok(Response::from_parts(parts, LoggedBody::new(Some(body), record)))
+            Ok(Response::from_parts(
+                parts,
+                LoggedBody::new(Some(body), record),
+            ))
         })
     }
 }
@@ -81,7 +86,11 @@ where
 impl<S> ConnService<S> {
     /// The status to refuse a request with when its request line or one of
     /// its header lines is longer than `max_header_line`.
-    fn oversized_line(&self, request: &Request<Incoming>, request_line: &str) -> Option<StatusCode> {
+    fn oversized_line(
+        &self,
+        request: &Request<Incoming>,
+        request_line: &str,
+    ) -> Option<StatusCode> {
         let limit = self.shared.options.max_header_line;
         if request_line.len() > limit {
             return Some(StatusCode::URI_TOO_LONG);
@@ -105,7 +114,11 @@ where
 
 /// An empty response with `status`; over HTTP/1 it also closes the
 /// connection, since the rest of what the client sent cannot be trusted.
-fn reject<B>(status: StatusCode, is_http1: bool, mut record: RequestRecord) -> Response<LoggedBody<B>> {
+fn reject<B>(
+    status: StatusCode,
+    is_http1: bool,
+    mut record: RequestRecord,
+) -> Response<LoggedBody<B>> {
     record.status = status.as_u16();
     let mut response = Response::new(LoggedBody::new(None, record));
     *response.status_mut() = status;
@@ -122,7 +135,9 @@ fn reject<B>(status: StatusCode, is_http1: bool, mut record: RequestRecord) -> R
 fn request_line(request: &Request<Incoming>) -> String {
     let uri = request.uri();
     let target = if request.version() >= Version::HTTP_2 {
-        uri.path_and_query().map_or("/", |path| path.as_str()).to_owned()
+        uri.path_and_query()
+            .map_or("/", |path| path.as_str())
+            .to_owned()
     } else {
         uri.to_string()
     };
