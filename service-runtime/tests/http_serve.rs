@@ -645,6 +645,42 @@ async fn unix_socket_is_served_with_a_dash_for_client_ip() {
         .unwrap();
 }
 
+/// Answers `101` and writes `hello` on the upgraded connection, as a
+/// WebSocket handler would take it over.
+async fn upgrade(mut request: axum::extract::Request) -> axum::response::Response {
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    tokio::spawn(async move {
+        let mut upgraded = TokioIo::new(on_upgrade.await.unwrap());
+        upgraded.write_all(b"hello").await.unwrap();
+        upgraded.shutdown().await.unwrap();
+    });
+    axum::response::Response::builder()
+        .status(101)
+        .header("connection", "upgrade")
+        .header("upgrade", "greeting")
+        .body(axum::body::Body::empty())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn http1_upgrade_hands_the_connection_to_the_application() {
+    let server = Server::start(
+        Router::new().route("/upgrade", get(upgrade)),
+        HttpOptions::default(),
+        None,
+    );
+    let mut client = server.connect().await;
+
+    let upgrade_headers = "Connection: upgrade\r\nUpgrade: greeting\r\n";
+    let response = client.get("/upgrade", upgrade_headers).await.unwrap();
+    assert_eq!(response.status, 101);
+    let mut rest = std::mem::take(&mut client.buffer);
+    client.stream.read_to_end(&mut rest).await.unwrap();
+    assert_eq!(rest, b"hello");
+
+    server.stop().await;
+}
+
 /// An application whose every call fails.
 #[derive(Clone)]
 struct Failing;

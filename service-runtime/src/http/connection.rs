@@ -46,7 +46,7 @@ where
         activity: activity.clone(),
         client_ip: client.ip_text().into(),
     };
-    let connection = shared.builder.serve_connection(io, service);
+    let connection = shared.builder.serve_connection_with_upgrades(io, service);
     let mut connection = pin!(connection);
     let mut timed_out = pin!(client_timeout(&shared, &activity));
     let mut draining = false;

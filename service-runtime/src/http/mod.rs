@@ -7,15 +7,12 @@
 //! `http::Request<hyper::body::Incoming>`, such as an `axum::Router`.
 //!
 //! ```no_run
+//! use axum::{Router, routing::get};
 //! use service_runtime::http::{HttpOptions, Listener, serve};
 //! use tokio_util::sync::CancellationToken;
 //!
-//! # async fn example(app: impl tower::Service<
-//! #     http::Request<hyper::body::Incoming>,
-//! #     Response = http::Response<String>,
-//! #     Error = std::convert::Infallible,
-//! #     Future = std::future::Ready<Result<http::Response<String>, std::convert::Infallible>>,
-//! # > + Clone + Send + 'static) -> std::io::Result<()> {
+//! # async fn example() -> std::io::Result<()> {
+//! let app = Router::new().route("/ping", get(|| async { "pong" }));
 //! let listener = std::net::TcpListener::bind("127.0.0.1:8080")?;
 //! let shutdown = CancellationToken::new();
 //! serve(Listener::from(listener), app, HttpOptions::default(), None, shutdown).await
