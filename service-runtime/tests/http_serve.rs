@@ -2,11 +2,12 @@
 //! malformed input, hyper for HTTP/2, tokio-rustls for TLS, and certificates
 //! made at test time.
 
+use std::cell::RefCell;
 use std::future::Ready;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Once};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -49,10 +50,16 @@ struct Captured {
     text: String,
 }
 
-/// Records every event of the test's thread; the tests run on a
-/// current-thread runtime, so server tasks log here too.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<Captured>>>);
+thread_local! {
+    /// Events of this thread. Each test runs on a current-thread runtime, so
+    /// its server's tasks log on the test's own thread.
+    static CAPTURED: RefCell<Vec<Captured>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The one global subscriber of this test binary. Per-thread scoped
+/// subscribers would race on tracing's global per-callsite interest cache
+/// when tests run in parallel.
+struct CaptureLayer;
 
 struct TextVisitor(String);
 
@@ -66,45 +73,58 @@ impl Visit for TextVisitor {
     }
 }
 
-impl<S: Subscriber> Layer<S> for Logs {
+impl<S: Subscriber> Layer<S> for CaptureLayer {
     fn on_event(&self, event: &Event<'_>, _: LayerContext<'_, S>) {
         let mut visitor = TextVisitor(String::new());
         event.record(&mut visitor);
-        self.0.lock().unwrap().push(Captured {
+        let captured = Captured {
             level: *event.metadata().level(),
             target: event.metadata().target().to_owned(),
             text: visitor.0,
-        });
+        };
+        CAPTURED.with(|events| events.borrow_mut().push(captured));
     }
 }
 
+/// The events logged on the current test's thread.
+struct Logs;
+
 impl Logs {
-    fn install() -> (Logs, tracing::subscriber::DefaultGuard) {
-        let logs = Logs::default();
-        let subscriber = tracing_subscriber::registry().with(logs.clone());
-        (logs, tracing::subscriber::set_default(subscriber))
+    fn install() -> Logs {
+        static INSTALLED: Once = Once::new();
+        INSTALLED.call_once(|| {
+            let subscriber = tracing_subscriber::registry().with(CaptureLayer);
+            tracing::subscriber::set_global_default(subscriber).unwrap();
+        });
+        CAPTURED.with(|events| events.borrow_mut().clear());
+        Logs
+    }
+
+    fn with_events<T>(&self, read: impl FnOnce(&[Captured]) -> T) -> T {
+        CAPTURED.with(|events| read(&events.borrow()))
     }
 
     fn access_lines(&self) -> Vec<String> {
-        let events = self.0.lock().unwrap();
-        events
-            .iter()
-            .filter(|event| event.target == ACCESS_LOG_TARGET && event.level == Level::INFO)
-            .map(|event| event.text.clone())
-            .collect()
+        self.with_events(|events| {
+            events
+                .iter()
+                .filter(|event| event.target == ACCESS_LOG_TARGET && event.level == Level::INFO)
+                .map(|event| event.text.clone())
+                .collect()
+        })
     }
 
     fn count(&self, level: Level, needle: &str) -> usize {
-        let events = self.0.lock().unwrap();
-        events
-            .iter()
-            .filter(|event| event.level == level && event.text.contains(needle))
-            .count()
+        self.with_events(|events| {
+            let matching = events
+                .iter()
+                .filter(|e| e.level == level && e.text.contains(needle));
+            matching.count()
+        })
     }
 
     fn count_at_least(&self, level: Level) -> usize {
-        let events = self.0.lock().unwrap();
-        events.iter().filter(|event| event.level <= level).count()
+        self.with_events(|events| events.iter().filter(|event| event.level <= level).count())
     }
 
     /// Waits until an access line contains `needle` (lines are written when
@@ -542,7 +562,7 @@ async fn tls_get(addr: SocketAddr, connector: &TlsConnector, target: &str) -> io
 
 #[tokio::test]
 async fn serves_a_request_and_logs_it_in_oslo_format() {
-    let (logs, _guard) = Logs::install();
+    let logs = Logs::install();
     let server = Server::start(plain_app(), HttpOptions::default(), None);
 
     let response = server.connect().await.get("/ping", "").await.unwrap();
@@ -590,7 +610,7 @@ async fn without_keep_alive_every_response_closes() {
 
 #[tokio::test]
 async fn http2_with_prior_knowledge_is_served_and_logged() {
-    let (logs, _guard) = Logs::install();
+    let logs = Logs::install();
     let server = Server::start(plain_app(), HttpOptions::default(), None);
     let tcp = TcpStream::connect(server.addr).await.unwrap();
     let (mut sender, connection) =
@@ -615,7 +635,7 @@ async fn http2_with_prior_knowledge_is_served_and_logged() {
 
 #[tokio::test]
 async fn unix_socket_is_served_with_a_dash_for_client_ip() {
-    let (logs, _guard) = Logs::install();
+    let logs = Logs::install();
     let dir = TempDir::new("unix");
     let path = dir.0.join("http.sock");
     let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
@@ -701,7 +721,7 @@ impl tower::Service<http::Request<Incoming>> for Failing {
 
 #[tokio::test]
 async fn application_error_becomes_500_and_is_logged() {
-    let (logs, _guard) = Logs::install();
+    let logs = Logs::install();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
@@ -745,7 +765,7 @@ async fn header_line_under_the_limit_is_served() {
 
 #[tokio::test]
 async fn oversized_header_line_gets_431_then_close_and_the_server_lives_on() {
-    let (logs, _guard) = Logs::install();
+    let logs = Logs::install();
     let server = Server::start(plain_app(), HttpOptions::default(), None);
     let token = format!("X-Token: {}\r\n", "t".repeat(20 * 1024));
 
@@ -764,7 +784,7 @@ async fn oversized_header_line_gets_431_then_close_and_the_server_lives_on() {
 
 #[tokio::test]
 async fn oversized_request_target_gets_414() {
-    let (logs, _guard) = Logs::install();
+    let logs = Logs::install();
     let server = Server::start(plain_app(), HttpOptions::default(), None);
     let target = format!("/long-{}", "p".repeat(20 * 1024));
 
@@ -801,7 +821,7 @@ async fn raised_limit_accepts_a_20k_header() {
 
 #[tokio::test]
 async fn head_over_the_whole_head_limit_gets_431_from_the_parser() {
-    let (logs, _guard) = Logs::install();
+    let logs = Logs::install();
     let server = Server::start(plain_app(), HttpOptions::default(), None);
     let line = format!("X-Part: {}\r\n", "h".repeat(10 * 1024));
     let headers = line.repeat(10);
@@ -821,7 +841,7 @@ async fn head_over_the_whole_head_limit_gets_431_from_the_parser() {
 
 #[tokio::test]
 async fn malformed_request_gets_400_and_a_log_line() {
-    let (logs, _guard) = Logs::install();
+    let logs = Logs::install();
     let server = Server::start(plain_app(), HttpOptions::default(), None);
 
     let mut client = server.connect().await;
@@ -972,6 +992,39 @@ async fn client_socket_timeout_spares_a_request_in_progress() {
     let response = client.read_response().await.unwrap();
     assert_eq!(response.status, 200);
     assert_eq!(response.body, b"held");
+    server.stop().await;
+}
+
+const BIG_BODY_CHUNKS: usize = 1024;
+const BIG_BODY_CHUNK: usize = 64 * 1024;
+
+/// A 64 MiB body, far more than the kernel buffers of a loopback socket.
+async fn big_body() -> axum::body::Body {
+    let chunks = (0..BIG_BODY_CHUNKS).map(|_| Ok::<_, io::Error>(vec![b'x'; BIG_BODY_CHUNK]));
+    axum::body::Body::from_stream(futures::stream::iter(chunks))
+}
+
+#[tokio::test]
+async fn client_that_stops_reading_is_cut_off() {
+    let logs = Logs::install();
+    let app = Router::new().route("/big", get(big_body));
+    let server = Server::start(app, short_timeout(1), None);
+    let mut client = server.connect().await;
+
+    client.send_get("/big", "").await.unwrap();
+
+    let line = logs.wait_for_access("/big").await;
+    let length: usize = line
+        .split("len: ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(length < BIG_BODY_CHUNKS * BIG_BODY_CHUNK, "{line}");
+    assert!(line.contains("status: 200"), "{line}");
     server.stop().await;
 }
 
@@ -1139,7 +1192,7 @@ async fn connect_and_reset(addr: SocketAddr) {
 
 #[tokio::test]
 async fn bad_handshakes_never_stop_the_tls_server() {
-    let (logs, _guard) = Logs::install();
+    let logs = Logs::install();
     let dir = TempDir::new("tls-b25");
     let pki = Pki::new("test ca");
     let (cert, key, _) = server_files(&dir, &pki);
@@ -1182,7 +1235,7 @@ async fn assert_ok_get(addr: SocketAddr, connector: &TlsConnector, round: u64) {
 
 #[tokio::test]
 async fn tls12_only_client_is_refused_when_minimum_is_13() {
-    let (logs, _guard) = Logs::install();
+    let logs = Logs::install();
     let dir = TempDir::new("tls-min13");
     let pki = Pki::new("test ca");
     let (cert, key, _) = server_files(&dir, &pki);
