@@ -70,7 +70,8 @@ where
 
             let (mut parts, body) = response.into_parts();
             record.status = parts.status.as_u16();
-            if is_http1 && shared.wants_close() {
+            let upgrading = parts.status == StatusCode::SWITCHING_PROTOCOLS;
+            if is_http1 && !upgrading && shared.wants_close() {
                 parts
                     .headers
                     .insert(CONNECTION, HeaderValue::from_static("close"));
