@@ -123,11 +123,7 @@ fn split_lines(text: &str) -> impl Iterator<Item = &str> {
         }
         match current.find(['\r', '\n']) {
             Some(at) => {
-                let skip = if current[at..].starts_with("\r\n") {
-                    2
-                } else {
-                    1
-                };
+                let skip = if current[at..].starts_with("\r\n") { 2 } else { 1 };
                 rest = Some(&current[at + skip..]);
                 Some(&current[..at])
             }
@@ -174,11 +170,7 @@ impl Parser {
 
     fn section(&mut self, number: usize, line: &str) -> Result<(), IniError> {
         if !line.ends_with(']') || line.len() < 2 {
-            return Err(parse_error(
-                number,
-                "Invalid section (must end with ])",
-                line,
-            ));
+            return Err(parse_error(number, "Invalid section (must end with ])", line));
         }
         let name = &line[1..line.len() - 1];
         if name.is_empty() {
@@ -187,10 +179,7 @@ impl Parser {
         let index = match self.file.sections.iter().position(|s| s.name == name) {
             Some(index) => index,
             None => {
-                let section = Section {
-                    name: name.to_string(),
-                    entries: Vec::new(),
-                };
+                let section = Section { name: name.to_string(), entries: Vec::new() };
                 self.file.sections.push(section);
                 self.file.sections.len() - 1
             }
@@ -201,22 +190,14 @@ impl Parser {
 
     fn assignment(&mut self, number: usize, line: &str) -> Result<(), IniError> {
         let Some(split) = line.find(['=', ':']) else {
-            return Err(parse_error(
-                number,
-                "No ':' or '=' found in assignment",
-                line,
-            ));
+            return Err(parse_error(number, "No ':' or '=' found in assignment", line));
         };
         let key = line[..split].trim();
         if key.is_empty() {
             return Err(parse_error(number, "Key cannot be empty", line));
         }
         let value = unquote(line[split + 1..].trim());
-        let entry = Entry {
-            key: key.to_string(),
-            value: value.to_string(),
-            line: number,
-        };
+        let entry = Entry { key: key.to_string(), value: value.to_string(), line: number };
         self.pending = Some(entry);
         Ok(())
     }
@@ -244,22 +225,14 @@ impl Parser {
 }
 
 fn parse_error(line: usize, message: &str, text: &str) -> IniError {
-    IniError::Parse {
-        line,
-        message: message.to_string(),
-        text: text.to_string(),
-    }
+    IniError::Parse { line, message: message.to_string(), text: text.to_string() }
 }
 
 fn unquote(value: &str) -> &str {
     let bytes = value.as_bytes();
     match bytes.first() {
         Some(&q @ (b'"' | b'\'')) if bytes[bytes.len() - 1] == q => {
-            if value.len() == 1 {
-                ""
-            } else {
-                &value[1..value.len() - 1]
-            }
+            if value.len() == 1 { "" } else { &value[1..value.len() - 1] }
         }
         _ => value,
     }

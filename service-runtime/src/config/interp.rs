@@ -106,19 +106,13 @@ fn parse_reference(after: &str) -> Reference<'_> {
     if let Some(braced) = after.strip_prefix('{') {
         let length = identifier_length(braced);
         if length > 0 && braced[length..].starts_with('}') {
-            return Reference::Name {
-                name: &braced[..length],
-                consumed: length + 2,
-            };
+            return Reference::Name { name: &braced[..length], consumed: length + 2 };
         }
         return Reference::Invalid;
     }
     let length = identifier_length(after);
     if length > 0 {
-        Reference::Name {
-            name: &after[..length],
-            consumed: length,
-        }
+        Reference::Name { name: &after[..length], consumed: length }
     } else {
         Reference::Invalid
     }

@@ -22,10 +22,10 @@ mod value;
 mod values;
 
 pub use error::{ConfigError, ConfigErrors, Source};
-pub use load::Loaded;
 pub use load::{LoadArgs, SourceArg, load};
 pub use registry::Registry;
 pub use resolved::{RawValue, Resolved, ResolvedGroup, Snapshot};
+pub use load::Loaded;
 pub use spec::{CONFIG_GROUPS, ConfigGroup, GroupSpec, OptionSpec, group_spec};
 pub use value::{Kind, OptionValue};
 
@@ -54,9 +54,7 @@ struct ConfInner {
 
 impl std::fmt::Debug for Conf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Conf")
-            .field("files", &self.inner.snapshot.files)
-            .finish_non_exhaustive()
+        f.debug_struct("Conf").field("files", &self.inner.snapshot.files).finish_non_exhaustive()
     }
 }
 
@@ -87,14 +85,8 @@ impl Conf {
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
-        let inner = ConfInner {
-            groups,
-            snapshot,
-            registry,
-        };
-        Ok(Conf {
-            inner: Arc::new(inner),
-        })
+        let inner = ConfInner { groups, snapshot, registry };
+        Ok(Conf { inner: Arc::new(inner) })
     }
 
     /// The typed options of group `G`.

@@ -43,11 +43,7 @@ impl Registry {
             registry.groups.push(group);
         }
         errors.extend(registry.flag_conflicts());
-        if errors.is_empty() {
-            Ok(registry)
-        } else {
-            Err(errors)
-        }
+        if errors.is_empty() { Ok(registry) } else { Err(errors) }
     }
 
     fn add_option(&mut self, option: OptionSpec) -> Result<(), ConfigError> {

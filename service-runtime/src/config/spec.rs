@@ -96,11 +96,7 @@ impl OptionSpec {
 
     /// The environment variable oslo.config reads: `OS_<GROUP>__<NAME>`.
     pub fn env_name(&self) -> String {
-        format!(
-            "OS_{}__{}",
-            self.group.to_uppercase(),
-            self.name.to_uppercase()
-        )
+        format!("OS_{}__{}", self.group.to_uppercase(), self.name.to_uppercase())
     }
 }
 
@@ -119,9 +115,7 @@ pub struct GroupSpec {
 
 impl std::fmt::Debug for GroupSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GroupSpec")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
+        f.debug_struct("GroupSpec").field("name", &self.name).finish_non_exhaustive()
     }
 }
 

@@ -137,10 +137,7 @@ impl<T: OptionValue> OptionValue for Vec<T> {
     }
 
     fn render(&self) -> String {
-        self.iter()
-            .map(OptionValue::render)
-            .collect::<Vec<_>>()
-            .join(",")
+        self.iter().map(OptionValue::render).collect::<Vec<_>>().join(",")
     }
 
     fn to_json(&self) -> serde_json::Value {
@@ -156,8 +153,5 @@ pub(crate) fn split_list(raw: &str) -> Vec<String> {
     if trimmed.trim().is_empty() {
         return Vec::new();
     }
-    trimmed
-        .split(',')
-        .map(|item| item.trim().to_string())
-        .collect()
+    trimmed.split(',').map(|item| item.trim().to_string()).collect()
 }
