@@ -39,6 +39,7 @@ extern crate self as service_runtime;
 
 pub mod config;
 pub mod exit;
+pub mod http;
 mod launcher;
 pub mod logging;
 pub mod looping;

@@ -1,0 +1,528 @@
+//! The access log: one INFO line per request, in a template with
+//! Python-style `%(key)s` fields as oslo.service's `wsgi_log_format` uses.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::str::FromStr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The tracing target of access log lines.
+pub const ACCESS_LOG_TARGET: &str = "service_runtime::http::access";
+
+/// The default template, the same as oslo.service's `wsgi_log_format`.
+pub const DEFAULT_ACCESS_LOG_FORMAT: &str = "%(client_ip)s \"%(request_line)s\" status: \
+     %(status_code)s  len: %(body_length)s time: %(wall_seconds).7f";
+
+/// Longest request line written to the log, in bytes; longer ones are cut
+/// and end in `...`, so an oversized request cannot produce a huge line.
+const MAX_LOGGED_REQUEST_LINE: usize = 2048;
+
+/// The keys a template may use, in the order the error message lists them.
+const KEY_NAMES: &str =
+    "client_ip, date_time, request_line, status_code, body_length, wall_seconds";
+
+/// A parsed access log template.
+///
+/// Fields are written `%(key)` followed by an optional flag (`-` to align
+/// left, `0` to pad numbers with zeros, `+` to show a sign), an optional
+/// width, an optional `.precision` and a conversion: `s` (text), `d` or `i`
+/// (integer) or `f` (fixed-point). `%%` is a literal percent sign. The keys
+/// are `client_ip`, `date_time` (UTC, `05/Mar/2024 13:07:01`),
+/// `request_line`, `status_code`, `body_length` (bytes of body sent) and
+/// `wall_seconds` (from the request head being read to the end of the
+/// response).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AccessLogFormat {
+    template: String,
+    pieces: Vec<Piece>,
+}
+
+/// Why an access log template was refused. Positions are byte offsets into
+/// the template.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum AccessLogFormatError {
+    /// A `%` not followed by `(key)` or `%`.
+    #[error(
+        "access log format: `%` at byte {at} must be followed by `(key)`; \
+         write `%%` for a literal percent sign"
+    )]
+    BarePercent {
+        /// Where the `%` is.
+        at: usize,
+    },
+    /// A `%(` without its closing parenthesis.
+    #[error("access log format: `%(` at byte {at} has no closing `)`")]
+    UnclosedKey {
+        /// Where the `%(` is.
+        at: usize,
+    },
+    /// A key that is not one of the known ones.
+    #[error("access log format: unknown key `{key}` at byte {at}; expected one of {KEY_NAMES}")]
+    UnknownKey {
+        /// The key as written.
+        key: String,
+        /// Where the field starts.
+        at: usize,
+    },
+    /// A conversion other than `s`, `d`, `i` or `f`, or none at all.
+    #[error(
+        "access log format: field at byte {at} has conversion `{conversion}`; \
+         expected `s`, `d`, `i` or `f` after the key, flags, width and precision"
+    )]
+    BadConversion {
+        /// The conversion found, or an empty string at the end of the template.
+        conversion: String,
+        /// Where the field starts.
+        at: usize,
+    },
+    /// A numeric conversion on a text key.
+    #[error(
+        "access log format: key `{key}` at byte {at} is text and can only use `s`, \
+         not `{conversion}`"
+    )]
+    TextAsNumber {
+        /// The key.
+        key: &'static str,
+        /// The numeric conversion used.
+        conversion: char,
+        /// Where the field starts.
+        at: usize,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Piece {
+    Literal(String),
+    Field { key: Key, spec: Spec },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Key {
+    ClientIp,
+    DateTime,
+    RequestLine,
+    StatusCode,
+    BodyLength,
+    WallSeconds,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Spec {
+    left_align: bool,
+    zero_pad: bool,
+    plus_sign: bool,
+    width: usize,
+    precision: Option<usize>,
+    conversion: Conversion,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+enum Conversion {
+    #[default]
+    Text,
+    Integer,
+    Fixed,
+}
+
+/// The facts about one finished request that a log line can show.
+#[derive(Debug)]
+pub(crate) struct AccessEntry<'a> {
+    pub(crate) client_ip: &'a str,
+    pub(crate) time: SystemTime,
+    pub(crate) request_line: &'a str,
+    pub(crate) status_code: u16,
+    pub(crate) body_length: u64,
+    pub(crate) wall_seconds: f64,
+}
+
+/// A value of one key, typed as Python's `%` operator would see it.
+enum Value<'a> {
+    Text(&'a str),
+    Owned(String),
+    Integer(u64),
+    Float(f64),
+}
+
+impl Default for AccessLogFormat {
+    fn default() -> Self {
+        DEFAULT_ACCESS_LOG_FORMAT
+            .parse()
+            .expect("the default access log format is valid")
+    }
+}
+
+impl FromStr for AccessLogFormat {
+    type Err = AccessLogFormatError;
+
+    fn from_str(template: &str) -> Result<Self, Self::Err> {
+        AccessLogFormat::parse(template)
+    }
+}
+
+impl AccessLogFormat {
+    /// Parses a template, checking every key and conversion.
+    ///
+    /// # Errors
+    ///
+    /// Returns an [`AccessLogFormatError`] naming the first bad field.
+    pub fn parse(template: &str) -> Result<Self, AccessLogFormatError> {
+        let mut pieces = Vec::new();
+        let mut literal = String::new();
+        let mut rest = template;
+
+        while let Some(percent) = rest.find('%') {
+            literal.push_str(&rest[..percent]);
+            let at = template.len() - rest.len() + percent;
+            let after = &rest[percent + 1..];
+
+            if let Some(tail) = after.strip_prefix('%') {
+                literal.push('%');
+                rest = tail;
+                continue;
+            }
+
+            let (key, spec, tail) = parse_field(after, at)?;
+            if !literal.is_empty() {
+                pieces.push(Piece::Literal(std::mem::take(&mut literal)));
+            }
+            pieces.push(Piece::Field { key, spec });
+            rest = tail;
+        }
+
+        literal.push_str(rest);
+        if !literal.is_empty() {
+            pieces.push(Piece::Literal(literal));
+        }
+        Ok(AccessLogFormat {
+            template: template.to_owned(),
+            pieces,
+        })
+    }
+
+    /// The template as written.
+    pub fn as_str(&self) -> &str {
+        &self.template
+    }
+
+    /// Writes the line for one request.
+    pub(crate) fn render(&self, entry: &AccessEntry<'_>) -> String {
+        let mut line = String::new();
+        for piece in &self.pieces {
+            match piece {
+                Piece::Literal(text) => line.push_str(text),
+                Piece::Field { key, spec } => {
+                    let value = key.value_of(entry);
+                    write_field(&mut line, &value, spec);
+                }
+            }
+        }
+        line
+    }
+}
+
+/// Parses `(key)flags width .precision conversion` after a `%` at `at`.
+fn parse_field(after: &str, at: usize) -> Result<(Key, Spec, &str), AccessLogFormatError> {
+    let Some(inner) = after.strip_prefix('(') else {
+        return Err(AccessLogFormatError::BarePercent { at });
+    };
+    let Some(close) = inner.find(')') else {
+        return Err(AccessLogFormatError::UnclosedKey { at });
+    };
+    let name = &inner[..close];
+    let key = Key::from_name(name).ok_or_else(|| AccessLogFormatError::UnknownKey {
+        key: name.to_owned(),
+        at,
+    })?;
+
+    let mut spec = Spec::default();
+    let mut rest = &inner[close + 1..];
+    while let Some(flag) = rest.chars().next().filter(|c| matches!(c, '-' | '0' | '+')) {
+        match flag {
+            '-' => spec.left_align = true,
+            '0' => spec.zero_pad = true,
+            _ => spec.plus_sign = true,
+        }
+        rest = &rest[1..];
+    }
+    let (width, tail) = take_number(rest);
+    spec.width = width.unwrap_or(0);
+    rest = tail;
+    if let Some(tail) = rest.strip_prefix('.') {
+        let (precision, tail) = take_number(tail);
+        spec.precision = Some(precision.unwrap_or(0));
+        rest = tail;
+    }
+
+    let conversion = rest.chars().next();
+    spec.conversion = match conversion {
+        Some('s') => Conversion::Text,
+        Some('d' | 'i') => Conversion::Integer,
+        Some('f') => Conversion::Fixed,
+        other => {
+            return Err(AccessLogFormatError::BadConversion {
+                conversion: other.map(String::from).unwrap_or_default(),
+                at,
+            });
+        }
+    };
+    if key.is_text() && spec.conversion != Conversion::Text {
+        return Err(AccessLogFormatError::TextAsNumber {
+            key: key.name(),
+            conversion: conversion.unwrap_or('?'),
+            at,
+        });
+    }
+    Ok((key, spec, &rest[1..]))
+}
+
+/// Splits leading ASCII digits off `text`.
+fn take_number(text: &str) -> (Option<usize>, &str) {
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return (None, text);
+    }
+    (text[..digits].parse().ok(), &text[digits..])
+}
+
+impl Key {
+    fn from_name(name: &str) -> Option<Key> {
+        Some(match name {
+            "client_ip" => Key::ClientIp,
+            "date_time" => Key::DateTime,
+            "request_line" => Key::RequestLine,
+            "status_code" => Key::StatusCode,
+            "body_length" => Key::BodyLength,
+            "wall_seconds" => Key::WallSeconds,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Key::ClientIp => "client_ip",
+            Key::DateTime => "date_time",
+            Key::RequestLine => "request_line",
+            Key::StatusCode => "status_code",
+            Key::BodyLength => "body_length",
+            Key::WallSeconds => "wall_seconds",
+        }
+    }
+
+    fn is_text(self) -> bool {
+        matches!(self, Key::ClientIp | Key::DateTime | Key::RequestLine)
+    }
+
+    fn value_of<'a>(self, entry: &AccessEntry<'a>) -> Value<'a> {
+        match self {
+            Key::ClientIp => Value::Text(entry.client_ip),
+            Key::DateTime => Value::Owned(format_date_time(entry.time)),
+            Key::RequestLine => match request_line_for_log(entry.request_line) {
+                Cow::Borrowed(text) => Value::Text(text),
+                Cow::Owned(text) => Value::Owned(text),
+            },
+            Key::StatusCode => Value::Integer(entry.status_code.into()),
+            Key::BodyLength => Value::Integer(entry.body_length),
+            Key::WallSeconds => Value::Float(entry.wall_seconds),
+        }
+    }
+}
+
+/// Writes one value with its flags, width and precision.
+fn write_field(line: &mut String, value: &Value<'_>, spec: &Spec) {
+    let (body, numeric) = match (spec.conversion, value) {
+        (_, Value::Text(text)) => (truncate(text, spec.precision).to_owned(), false),
+        (_, Value::Owned(text)) => (truncate(text, spec.precision).to_owned(), false),
+        (Conversion::Text, Value::Integer(n)) => (n.to_string(), false),
+        (Conversion::Text, Value::Float(x)) => (python_float_str(*x), false),
+        (Conversion::Integer, Value::Integer(n)) => (n.to_string(), true),
+        (Conversion::Integer, Value::Float(x)) => (format!("{}", x.trunc()), true),
+        (Conversion::Fixed, Value::Integer(n)) => (fixed(*n as f64, spec.precision), true),
+        (Conversion::Fixed, Value::Float(x)) => (fixed(*x, spec.precision), true),
+    };
+    let signed = if numeric && spec.plus_sign {
+        format!("+{body}")
+    } else {
+        body
+    };
+    pad(line, &signed, spec, numeric);
+}
+
+fn fixed(value: f64, precision: Option<usize>) -> String {
+    format!("{:.*}", precision.unwrap_or(6), value)
+}
+
+/// Python's `str()` of a float keeps a `.0` on whole numbers.
+fn python_float_str(value: f64) -> String {
+    if value.fract() == 0.0 && value.is_finite() {
+        format!("{value:.1}")
+    } else {
+        value.to_string()
+    }
+}
+
+fn truncate(text: &str, precision: Option<usize>) -> &str {
+    match precision {
+        Some(max) => match text.char_indices().nth(max) {
+            Some((end, _)) => &text[..end],
+            None => text,
+        },
+        None => text,
+    }
+}
+
+fn pad(line: &mut String, text: &str, spec: &Spec, numeric: bool) {
+    let missing = spec.width.saturating_sub(text.chars().count());
+    if spec.left_align {
+        line.push_str(text);
+        line.extend(std::iter::repeat_n(' ', missing));
+    } else if spec.zero_pad && numeric {
+        let (sign, digits) = text.split_at(usize::from(text.starts_with('+')));
+        line.push_str(sign);
+        line.extend(std::iter::repeat_n('0', missing));
+        line.push_str(digits);
+    } else {
+        line.extend(std::iter::repeat_n(' ', missing));
+        line.push_str(text);
+    }
+}
+
+/// Cuts an over-long request line at a character boundary.
+fn shorten(request_line: &str) -> &str {
+    if request_line.len() <= MAX_LOGGED_REQUEST_LINE {
+        return request_line;
+    }
+    let mut end = MAX_LOGGED_REQUEST_LINE;
+    while !request_line.is_char_boundary(end) {
+        end -= 1;
+    }
+    &request_line[..end]
+}
+
+/// The request line as logged: cut to a bounded length and marked with
+/// `...` when cut.
+fn request_line_for_log(request_line: &str) -> Cow<'_, str> {
+    let short = shorten(request_line);
+    if short.len() == request_line.len() {
+        Cow::Borrowed(request_line)
+    } else {
+        Cow::Owned(format!("{short}..."))
+    }
+}
+
+/// Formats a time as `05/Mar/2024 13:07:01` in UTC, the layout of Python's
+/// `BaseHTTPRequestHandler.log_date_time_string`.
+fn format_date_time(time: SystemTime) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let seconds = time
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    let (year, month, day) = civil_from_days(seconds / 86_400);
+    let second_of_day = seconds % 86_400;
+
+    let mut text = String::with_capacity(20);
+    let _ = write!(
+        text,
+        "{day:02}/{}/{year:04} {:02}:{:02}:{:02}",
+        MONTHS[month as usize - 1],
+        second_of_day / 3600,
+        second_of_day / 60 % 60,
+        second_of_day % 60
+    );
+    text
+}
+
+/// Converts days since 1970-01-01 to a proleptic Gregorian date, after
+/// Howard Hinnant's published `civil_from_days` algorithm.
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let shifted = days + 719_468;
+    let era = shifted / 146_097;
+    let day_of_era = shifted - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn entry(request_line: &str) -> AccessEntry<'_> {
+        AccessEntry {
+            client_ip: "192.0.2.7",
+            time: UNIX_EPOCH + Duration::from_secs(1_709_644_021),
+            request_line,
+            status_code: 200,
+            body_length: 42,
+            wall_seconds: 0.012_345_678,
+        }
+    }
+
+    #[test]
+    fn default_format_matches_oslo_layout() {
+        let line = AccessLogFormat::default().render(&entry("GET /ping HTTP/1.1"));
+        assert_eq!(
+            line,
+            "192.0.2.7 \"GET /ping HTTP/1.1\" status: 200  len: 42 time: 0.0123457"
+        );
+    }
+
+    #[test]
+    fn date_time_flags_width_and_percent() {
+        let format =
+            AccessLogFormat::parse("[%(date_time)s] %(status_code)05d %(client_ip)-12s| 100%%")
+                .unwrap();
+        let line = format.render(&entry("GET / HTTP/1.1"));
+        assert_eq!(line, "[05/Mar/2024 13:07:01] 00200 192.0.2.7   | 100%");
+    }
+
+    #[test]
+    fn numbers_as_text_and_integers() {
+        let format =
+            AccessLogFormat::parse("%(wall_seconds)s %(wall_seconds)d %(body_length)f").unwrap();
+        assert_eq!(format.render(&entry("x")), "0.012345678 0 42.000000");
+    }
+
+    #[test]
+    fn bad_templates_name_the_problem() {
+        let cases = [
+            ("%(client)s", "unknown key `client` at byte 0"),
+            ("ok %s", "`%` at byte 3 must be followed by `(key)`"),
+            ("%(client_ip", "`%(` at byte 0 has no closing `)`"),
+            ("%(status_code)x", "conversion `x`"),
+            ("%(status_code)", "conversion ``"),
+            ("%(client_ip)d", "key `client_ip` at byte 0 is text"),
+        ];
+        for (template, expected) in cases {
+            let error = AccessLogFormat::parse(template).unwrap_err().to_string();
+            assert!(error.contains(expected), "{template}: {error}");
+        }
+    }
+
+    #[test]
+    fn long_request_lines_are_cut_in_the_log() {
+        let long = format!("GET /{} HTTP/1.1", "a".repeat(5000));
+        let logged = request_line_for_log(&long);
+        assert_eq!(logged.len(), MAX_LOGGED_REQUEST_LINE + 3);
+        assert!(logged.ends_with("..."));
+    }
+
+    #[test]
+    fn civil_dates_cross_leap_years() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+    }
+}

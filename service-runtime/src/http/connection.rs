@@ -1,0 +1,159 @@
+//! One client connection, from TLS handshake to close, in its own task.
+
+use std::io;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use futures::future::{BoxFuture, FutureExt as _};
+use http::{Request, Response};
+use http_body::Body;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+
+use super::access_log::AccessEntry;
+use super::activity::{Activity, TrackedIo, expired};
+use super::listener::{BoxIo, ClientAddr};
+use super::service::{ConnService, log_access};
+use super::{BoxError, Shared};
+
+const TARGET: &str = "service_runtime::http";
+
+/// Serves one accepted connection until it ends, the client times out, or
+/// shutdown has drained it.
+pub(crate) async fn run<S, B>(stream: BoxIo, client: ClientAddr, app: S, shared: Arc<Shared>)
+where
+    S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let stream = match &shared.tls {
+        Some(acceptor) => match handshake(acceptor, stream, &client, &shared).await {
+            Some(stream) => stream,
+            None => return,
+        },
+        None => stream,
+    };
+
+    let activity = Arc::new(Activity::new());
+    let io = TokioIo::new(TrackedIo::new(stream, activity.clone()));
+    let service = ConnService {
+        app,
+        shared: shared.clone(),
+        activity: activity.clone(),
+        client_ip: client.ip_text().into(),
+    };
+    let connection = shared.builder.serve_connection_with_upgrades(io, service);
+    let mut connection = pin!(connection);
+    let mut timed_out = pin!(client_timeout(&shared, &activity));
+    let mut draining = false;
+
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                report_end(result, &client, &shared, &activity);
+                return;
+            }
+            () = shared.shutdown.cancelled(), if !draining => {
+                draining = true;
+                connection.as_mut().graceful_shutdown();
+            }
+            () = &mut timed_out => {
+                tracing::debug!(target: TARGET, client = %client, "client timed out; closing");
+                return;
+            }
+        }
+    }
+}
+
+/// Runs the TLS handshake within the handshake timeout. A failure is
+/// logged once and ends only this connection.
+async fn handshake(
+    acceptor: &tokio_rustls::TlsAcceptor,
+    stream: BoxIo,
+    client: &ClientAddr,
+    shared: &Shared,
+) -> Option<BoxIo> {
+    let timeout = shared.options.handshake_timeout();
+    let result = tokio::select! {
+        result = tokio::time::timeout(timeout, acceptor.accept(stream)) => result,
+        () = shared.shutdown.cancelled() => return None,
+    };
+
+    match result {
+        Ok(Ok(stream)) => Some(Box::new(stream)),
+        Ok(Err(error)) if is_client_gone(&error) => {
+            tracing::debug!(
+                target: TARGET, client = %client, %error,
+                "client left during the TLS handshake"
+            );
+            None
+        }
+        Ok(Err(error)) => {
+            tracing::warn!(target: TARGET, client = %client, %error, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(
+                target: TARGET, client = %client, timeout_secs = timeout.as_secs_f64(),
+                "TLS handshake timed out"
+            );
+            None
+        }
+    }
+}
+
+fn is_client_gone(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+    )
+}
+
+/// Resolves when the client timeout runs out; never when it is disabled.
+fn client_timeout(shared: &Shared, activity: &Arc<Activity>) -> BoxFuture<'static, ()> {
+    match shared.options.client_timeout() {
+        Some(timeout) => expired(activity.clone(), timeout).boxed(),
+        None => std::future::pending().boxed(),
+    }
+}
+
+/// Logs how a connection ended. A request head hyper refused before the
+/// application saw it still gets an access log line, with the status hyper
+/// answered and `-` for the request line.
+fn report_end(
+    result: Result<(), BoxError>,
+    client: &ClientAddr,
+    shared: &Shared,
+    activity: &Activity,
+) {
+    let Err(error) = result else {
+        return;
+    };
+
+    let rejected = error
+        .downcast_ref::<hyper::Error>()
+        .filter(|error| error.is_parse());
+    if let Some(parse_error) = rejected {
+        let status = if parse_error.is_parse_too_large() {
+            431
+        } else {
+            400
+        };
+        log_access(
+            shared,
+            &AccessEntry {
+                client_ip: &client.ip_text(),
+                time: SystemTime::now(),
+                request_line: "-",
+                status_code: status,
+                body_length: 0,
+                wall_seconds: activity.idle_since().elapsed().as_secs_f64(),
+            },
+        );
+    }
+    tracing::debug!(target: TARGET, client = %client, %error, "connection ended with an error");
+}

@@ -1,0 +1,249 @@
+//! The service hyper calls for each request: it enforces the line limits,
+//! asks HTTP/1 clients to close while draining, counts requests in flight
+//! and writes the access log line once the response has been sent.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Instant, SystemTime};
+
+use bytes::Buf;
+use http::header::{CONNECTION, HeaderValue};
+use http::{Request, Response, StatusCode, Version};
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+
+use super::BoxError;
+use super::Shared;
+use super::access_log::{ACCESS_LOG_TARGET, AccessEntry};
+use super::activity::Activity;
+
+/// Status logged for a request whose client went away before a response
+/// existed (the convention nginx uses).
+const CLIENT_CLOSED_REQUEST: u16 = 499;
+
+/// One connection's view of the application.
+pub(crate) struct ConnService<S> {
+    pub(crate) app: S,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) activity: Arc<Activity>,
+    pub(crate) client_ip: Arc<str>,
+}
+
+impl<S, B> hyper::service::Service<Request<Incoming>> for ConnService<S>
+where
+    S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<LoggedBody<B>>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        let mut record = RequestRecord::start(self, &request);
+        let is_http1 = request.version() < Version::HTTP_2;
+
+        if let Some(status) = self.oversized_line(&request, &record.request_line) {
+            return Box::pin(std::future::ready(Ok(reject(status, is_http1, record))));
+        }
+
+        let app = self.app.clone();
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            let response = match call_app(app, request).await {
+                Ok(response) => response,
+                Err(error) => {
+                    let error = error.into();
+                    tracing::error!(
+                        target: "service_runtime::http",
+                        error = %error,
+                        "the application failed a request; answering 500"
+                    );
+                    return Ok(reject(StatusCode::INTERNAL_SERVER_ERROR, is_http1, record));
+                }
+            };
+
+            let (mut parts, body) = response.into_parts();
+            record.status = parts.status.as_u16();
+            let upgrading = parts.status == StatusCode::SWITCHING_PROTOCOLS;
+            if is_http1 && !upgrading && shared.wants_close() {
+                parts
+                    .headers
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+            }
+            Ok(Response::from_parts(
+                parts,
+                LoggedBody::new(Some(body), record),
+            ))
+        })
+    }
+}
+
+impl<S> ConnService<S> {
+    /// The status to refuse a request with when its request line or one of
+    /// its header lines is longer than `max_header_line`.
+    fn oversized_line(
+        &self,
+        request: &Request<Incoming>,
+        request_line: &str,
+    ) -> Option<StatusCode> {
+        let limit = self.shared.options.max_header_line;
+        if request_line.len() > limit {
+            return Some(StatusCode::URI_TOO_LONG);
+        }
+
+        let too_long = request
+            .headers()
+            .iter()
+            .any(|(name, value)| name.as_str().len() + 2 + value.len() > limit);
+        too_long.then_some(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+    }
+}
+
+async fn call_app<S, B>(mut app: S, request: Request<Incoming>) -> Result<Response<B>, S::Error>
+where
+    S: tower::Service<Request<Incoming>, Response = Response<B>>,
+{
+    std::future::poll_fn(|cx| app.poll_ready(cx)).await?;
+    app.call(request).await
+}
+
+/// An empty response with `status`; over HTTP/1 it also closes the
+/// connection, since the rest of what the client sent cannot be trusted.
+fn reject<B>(
+    status: StatusCode,
+    is_http1: bool,
+    mut record: RequestRecord,
+) -> Response<LoggedBody<B>> {
+    record.status = status.as_u16();
+    let mut response = Response::new(LoggedBody::new(None, record));
+    *response.status_mut() = status;
+    if is_http1 {
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// The request line as HTTP/1 puts it on the wire; for HTTP/2 the same
+/// shape is built from the pseudo-headers.
+fn request_line(request: &Request<Incoming>) -> String {
+    let uri = request.uri();
+    let target = if request.version() >= Version::HTTP_2 {
+        uri.path_and_query()
+            .map_or("/", |path| path.as_str())
+            .to_owned()
+    } else {
+        uri.to_string()
+    };
+    format!("{} {} {:?}", request.method(), target, request.version())
+}
+
+/// What the access log needs to know about one request. Dropping it writes
+/// the log line and marks the request finished, whether the response was
+/// sent in full or the client went away.
+pub(crate) struct RequestRecord {
+    shared: Arc<Shared>,
+    activity: Arc<Activity>,
+    client_ip: Arc<str>,
+    request_line: String,
+    started: Instant,
+    status: u16,
+    body_length: u64,
+}
+
+impl RequestRecord {
+    fn start<S>(service: &ConnService<S>, request: &Request<Incoming>) -> Self {
+        service.activity.request_started();
+        RequestRecord {
+            shared: service.shared.clone(),
+            activity: service.activity.clone(),
+            client_ip: service.client_ip.clone(),
+            request_line: request_line(request),
+            started: Instant::now(),
+            status: CLIENT_CLOSED_REQUEST,
+            body_length: 0,
+        }
+    }
+}
+
+impl Drop for RequestRecord {
+    fn drop(&mut self) {
+        self.activity.request_finished();
+        log_access(
+            &self.shared,
+            &AccessEntry {
+                client_ip: &self.client_ip,
+                time: SystemTime::now(),
+                request_line: &self.request_line,
+                status_code: self.status,
+                body_length: self.body_length,
+                wall_seconds: self.started.elapsed().as_secs_f64(),
+            },
+        );
+    }
+}
+
+/// Writes one access log line.
+pub(crate) fn log_access(shared: &Shared, entry: &AccessEntry<'_>) {
+    let line = shared.options.access_log_format.render(entry);
+    tracing::info!(target: ACCESS_LOG_TARGET, "{line}");
+}
+
+pin_project_lite::pin_project! {
+    /// A response body that counts the bytes sent for the access log.
+    pub(crate) struct LoggedBody<B> {
+        #[pin]
+        inner: Option<B>,
+        record: RequestRecord,
+    }
+}
+
+impl<B> LoggedBody<B> {
+    fn new(inner: Option<B>, record: RequestRecord) -> Self {
+        LoggedBody { inner, record }
+    }
+}
+
+impl<B> Body for LoggedBody<B>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    type Data = B::Data;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let Some(inner) = this.inner.as_pin_mut() else {
+            return Poll::Ready(None);
+        };
+
+        let frame = std::task::ready!(inner.poll_frame(cx));
+        let sent = match &frame {
+            Some(Ok(frame)) => frame.data_ref().map_or(0, Buf::remaining),
+            _ => 0,
+        };
+        this.record.body_length += sent as u64;
+        Poll::Ready(frame.map(|frame| frame.map_err(Into::into)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
+    }
+}

@@ -1,0 +1,456 @@
+//! TLS settings from PEM files, in the shape of oslo.service's `[ssl]`
+//! options, built on rustls with the *ring* provider.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig, SupportedCipherSuite, SupportedProtocolVersion};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+pub use tokio_rustls::TlsAcceptor;
+
+/// Why the TLS settings cannot be used. Each message names the option and
+/// the file at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsConfigError {
+    /// `cert_file` is set without `key_file`.
+    #[error("`cert_file` is set but `key_file` is not; a TLS server needs both")]
+    CertWithoutKey,
+    /// `key_file` is set without `cert_file`.
+    #[error("`key_file` is set but `cert_file` is not; a TLS server needs both")]
+    KeyWithoutCert,
+    /// `ca_file` is set while TLS itself is not configured.
+    #[error(
+        "`ca_file` is set but `cert_file` and `key_file` are not; client certificates \
+         can only be required on a TLS server"
+    )]
+    CaWithoutCert,
+    /// A configured file does not exist.
+    #[error("`{option}`: file {} does not exist", path.display())]
+    MissingFile {
+        /// The option naming the file.
+        option: &'static str,
+        /// The file.
+        path: PathBuf,
+    },
+    /// A configured file exists but cannot be read.
+    #[error("`{option}`: cannot read {}: {source}", path.display())]
+    Unreadable {
+        /// The option naming the file.
+        option: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What the system reported.
+        source: io::Error,
+    },
+    /// A file does not hold the PEM data its option calls for.
+    #[error("`{option}`: {} is not a PEM file with {expected}{detail}", path.display())]
+    NotPem {
+        /// The option naming the file.
+        option: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What the file should hold, such as "a certificate".
+        expected: &'static str,
+        /// What the PEM reader reported, if anything, starting with `: `.
+        detail: String,
+    },
+    /// The private key is not the one of the certificate.
+    #[error(
+        "`key_file` {} does not hold the private key of the certificate in `cert_file` {}",
+        key.display(),
+        cert.display()
+    )]
+    KeyMismatch {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The key file.
+        key: PathBuf,
+    },
+    /// rustls refused the certificate chain or key.
+    #[error(
+        "`cert_file` {} with `key_file` {} cannot be used: {source}",
+        cert.display(),
+        key.display()
+    )]
+    InvalidCertOrKey {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The key file.
+        key: PathBuf,
+        /// What rustls reported.
+        source: rustls::Error,
+    },
+    /// The CA file's certificates cannot serve to verify clients.
+    #[error("`ca_file` {}: {reason}", path.display())]
+    InvalidCa {
+        /// The CA file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// `version` names a protocol this server does not offer.
+    #[error(
+        "`version`: `{value}` is not supported; expected `tlsv1_2` (TLS 1.2 and 1.3) or \
+         `tlsv1_3` (TLS 1.3 only); TLS 1.0, TLS 1.1 and SSL are not offered"
+    )]
+    UnsupportedVersion {
+        /// The value as given.
+        value: String,
+    },
+    /// `ciphers` names something that is not a cipher suite offered here.
+    #[error(
+        "`ciphers`: `{entry}` is not a cipher suite this server offers; \
+         expected names from: {known}"
+    )]
+    UnknownCipher {
+        /// The entry as given.
+        entry: String,
+        /// The suites that can be named.
+        known: String,
+    },
+    /// rustls refused the combination of versions and suites.
+    #[error("`version` and `ciphers` cannot be combined: {source}")]
+    Incompatible {
+        /// What rustls reported.
+        source: rustls::Error,
+    },
+}
+
+/// Cipher suites offered by the *ring* provider, with the names OpenSSL
+/// gives them.
+const OPENSSL_NAMES: &[(&str, &str)] = &[
+    ("TLS13_AES_256_GCM_SHA384", "TLS_AES_256_GCM_SHA384"),
+    ("TLS13_AES_128_GCM_SHA256", "TLS_AES_128_GCM_SHA256"),
+    (
+        "TLS13_CHACHA20_POLY1305_SHA256",
+        "TLS_CHACHA20_POLY1305_SHA256",
+    ),
+    (
+        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+    ),
+    (
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+    ),
+    (
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+    ),
+    (
+        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384",
+    ),
+    (
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+    ),
+    (
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+        "ECDHE-RSA-CHACHA20-POLY1305",
+    ),
+];
+
+/// Builds the TLS acceptor of a server from PEM files, or `None` when
+/// neither `cert_file` nor `key_file` is set (plain HTTP).
+///
+/// * `cert_file`: the server's certificate chain, leaf first.
+/// * `key_file`: its private key (PKCS#8, PKCS#1 or SEC1).
+/// * `ca_file`: when set, clients must present a certificate issued by one
+///   of these CAs, and connections without one are refused.
+/// * `min_version`: the lowest protocol accepted, `tlsv1_2` (the default;
+///   `sslv23` means the same) or `tlsv1_3`; case and `_`/`.` do not matter.
+/// * `ciphers`: a `:`-separated list of cipher suite names, in IANA
+///   (`TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`), rustls
+///   (`TLS13_AES_128_GCM_SHA256`) or OpenSSL (`ECDHE-RSA-AES128-GCM-SHA256`)
+///   spelling. When it names no TLS 1.3 suite, every TLS 1.3 suite stays
+///   enabled, as in OpenSSL, where the cipher list only governs TLS 1.2.
+///
+/// The server offers HTTP/2 and HTTP/1.1 through ALPN.
+///
+/// # Errors
+///
+/// Returns a [`TlsConfigError`] naming the option and file at fault: a file
+/// missing, unreadable or without the expected PEM blocks, `cert_file`
+/// without `key_file` (or the reverse), a key that does not match the
+/// certificate, an unsupported version or an unknown cipher suite.
+pub fn tls_acceptor_from_files(
+    cert_file: Option<&Path>,
+    key_file: Option<&Path>,
+    ca_file: Option<&Path>,
+    min_version: Option<&str>,
+    ciphers: Option<&str>,
+) -> Result<Option<TlsAcceptor>, TlsConfigError> {
+    let (cert_file, key_file) = match (cert_file, key_file) {
+        (Some(cert), Some(key)) => (cert, key),
+        (Some(_), None) => return Err(TlsConfigError::CertWithoutKey),
+        (None, Some(_)) => return Err(TlsConfigError::KeyWithoutCert),
+        (None, None) if ca_file.is_some() => return Err(TlsConfigError::CaWithoutCert),
+        (None, None) => return Ok(None),
+    };
+
+    let versions = protocol_versions(min_version)?;
+    let provider = Arc::new(provider_with_ciphers(ciphers)?);
+    let certs = read_certificates("cert_file", cert_file)?;
+    let key = read_private_key(key_file)?;
+
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .map_err(|source| TlsConfigError::Incompatible { source })?;
+    let builder = match ca_file {
+        Some(ca_file) => builder.with_client_cert_verifier(client_verifier(ca_file, provider)?),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder
+        .with_single_cert(certs, key)
+        .map_err(|source| cert_error(cert_file, key_file, source))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+
+    Ok(Some(TlsAcceptor::from(Arc::new(config))))
+}
+
+/// The protocol versions from `min_version` upward.
+fn protocol_versions(
+    min_version: Option<&str>,
+) -> Result<&'static [&'static SupportedProtocolVersion], TlsConfigError> {
+    static FROM_TLS12: &[&SupportedProtocolVersion] =
+        &[&rustls::version::TLS12, &rustls::version::TLS13];
+    static ONLY_TLS13: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13];
+
+    let Some(value) = min_version else {
+        return Ok(FROM_TLS12);
+    };
+    let normal: String = value
+        .trim()
+        .to_ascii_lowercase()
+        .chars()
+        .filter(|c| !matches!(c, '_' | '.' | 'v'))
+        .collect();
+    match normal.as_str() {
+        "tls12" | "12" | "ssl23" | "tls" => Ok(FROM_TLS12),
+        "tls13" | "13" => Ok(ONLY_TLS13),
+        _ => Err(TlsConfigError::UnsupportedVersion {
+            value: value.to_owned(),
+        }),
+    }
+}
+
+/// The *ring* provider, limited to the named cipher suites when given.
+fn provider_with_ciphers(ciphers: Option<&str>) -> Result<CryptoProvider, TlsConfigError> {
+    let mut provider = rustls::crypto::ring::default_provider();
+    let Some(list) = ciphers.filter(|list| !list.trim().is_empty()) else {
+        return Ok(provider);
+    };
+
+    let mut chosen: Vec<SupportedCipherSuite> = Vec::new();
+    for entry in list
+        .split([':', ',', ' '])
+        .filter(|entry| !entry.is_empty())
+    {
+        let suite = find_suite(&provider.cipher_suites, entry)?;
+        if !chosen.contains(&suite) {
+            chosen.push(suite);
+        }
+    }
+    if !chosen.iter().any(|suite| suite.tls13().is_some()) {
+        let tls13 = provider
+            .cipher_suites
+            .iter()
+            .filter(|suite| suite.tls13().is_some());
+        chosen.extend(tls13);
+    }
+    provider.cipher_suites = chosen;
+    Ok(provider)
+}
+
+fn find_suite(
+    available: &[SupportedCipherSuite],
+    entry: &str,
+) -> Result<SupportedCipherSuite, TlsConfigError> {
+    let wanted = entry.to_ascii_uppercase();
+    let found = available.iter().find(|suite| {
+        let rustls_name = suite.suite().as_str().unwrap_or_default();
+        suite_names(rustls_name).contains(&wanted)
+    });
+    found.copied().ok_or_else(|| TlsConfigError::UnknownCipher {
+        entry: entry.to_owned(),
+        known: OPENSSL_NAMES
+            .iter()
+            .map(|(_, openssl)| *openssl)
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}
+
+/// Every accepted spelling of a suite: rustls, IANA and OpenSSL.
+fn suite_names(rustls_name: &str) -> Vec<String> {
+    let mut names = vec![rustls_name.to_owned()];
+    if let Some(iana) = rustls_name.strip_prefix("TLS13_") {
+        names.push(format!("TLS_{iana}"));
+    }
+    if let Some((_, openssl)) = OPENSSL_NAMES.iter().find(|(name, _)| *name == rustls_name) {
+        names.push((*openssl).to_owned());
+    }
+    names
+}
+
+fn read_file(option: &'static str, path: &Path) -> Result<Vec<u8>, TlsConfigError> {
+    std::fs::read(path).map_err(|source| match source.kind() {
+        io::ErrorKind::NotFound => TlsConfigError::MissingFile {
+            option,
+            path: path.to_owned(),
+        },
+        _ => TlsConfigError::Unreadable {
+            option,
+            path: path.to_owned(),
+            source,
+        },
+    })
+}
+
+fn read_certificates(
+    option: &'static str,
+    path: &Path,
+) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
+    let bytes = read_file(option, path)?;
+    let not_pem = |detail: String| TlsConfigError::NotPem {
+        option,
+        path: path.to_owned(),
+        expected: "at least one CERTIFICATE block",
+        detail,
+    };
+
+    let certs = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| not_pem(format!(": {error}")))?;
+    if certs.is_empty() {
+        return Err(not_pem(String::new()));
+    }
+    Ok(certs)
+}
+
+fn read_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsConfigError> {
+    let bytes = read_file("key_file", path)?;
+    PrivateKeyDer::from_pem_slice(&bytes).map_err(|error| {
+        let detail = match error {
+            rustls_pki_types::pem::Error::NoItemsFound => String::new(),
+            other => format!(": {other}"),
+        };
+        TlsConfigError::NotPem {
+            option: "key_file",
+            path: path.to_owned(),
+            expected: "a PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY block",
+            detail,
+        }
+    })
+}
+
+fn client_verifier(
+    ca_file: &Path,
+    provider: Arc<CryptoProvider>,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, TlsConfigError> {
+    let invalid = |reason: String| TlsConfigError::InvalidCa {
+        path: ca_file.to_owned(),
+        reason,
+    };
+
+    let mut roots = RootCertStore::empty();
+    for cert in read_certificates("ca_file", ca_file)? {
+        roots
+            .add(cert)
+            .map_err(|error| invalid(format!("a certificate cannot be used as a CA: {error}")))?;
+    }
+    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .map_err(|error| invalid(format!("cannot verify clients with it: {error}")))
+}
+
+fn cert_error(cert: &Path, key: &Path, source: rustls::Error) -> TlsConfigError {
+    match source {
+        rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => {
+            TlsConfigError::KeyMismatch {
+                cert: cert.to_owned(),
+                key: key.to_owned(),
+            }
+        }
+        source => TlsConfigError::InvalidCertOrKey {
+            cert: cert.to_owned(),
+            key: key.to_owned(),
+            source,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_accept_oslo_and_dotted_spellings() {
+        assert_eq!(protocol_versions(None).unwrap().len(), 2);
+        assert_eq!(protocol_versions(Some("TLSv1_2")).unwrap().len(), 2);
+        assert_eq!(protocol_versions(Some("sslv23")).unwrap().len(), 2);
+        assert_eq!(protocol_versions(Some("tlsv1.3")).unwrap().len(), 1);
+
+        let error = protocol_versions(Some("tlsv1_1")).unwrap_err().to_string();
+        assert!(
+            error.contains("`version`: `tlsv1_1` is not supported"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn ciphers_accept_every_spelling_and_keep_tls13() {
+        let provider = provider_with_ciphers(Some(
+            "ECDHE-RSA-AES128-GCM-SHA256:tls_ecdhe_rsa_with_aes_256_gcm_sha384",
+        ))
+        .unwrap();
+        let names: Vec<_> = provider
+            .cipher_suites
+            .iter()
+            .map(|suite| suite.suite().as_str().unwrap())
+            .collect();
+        assert_eq!(
+            &names[..2],
+            [
+                "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+                "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"
+            ]
+        );
+        assert_eq!(names.len(), 5, "the three TLS 1.3 suites stay: {names:?}");
+
+        let only13 = provider_with_ciphers(Some("TLS_AES_128_GCM_SHA256")).unwrap();
+        assert_eq!(only13.cipher_suites.len(), 1);
+    }
+
+    #[test]
+    fn openssl_keywords_are_refused_by_name() {
+        let error = provider_with_ciphers(Some("HIGH:!aNULL"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("`ciphers`: `HIGH` is not a cipher suite"),
+            "{error}"
+        );
+        assert!(error.contains("ECDHE-RSA-AES128-GCM-SHA256"), "{error}");
+    }
+
+    #[test]
+    fn file_pairs_are_checked_first() {
+        let cert = Some(Path::new("/nonexistent/cert.pem"));
+        let result = tls_acceptor_from_files(cert, None, None, None, None);
+        assert!(matches!(result, Err(TlsConfigError::CertWithoutKey)));
+
+        let ca = Some(Path::new("/nonexistent/ca.pem"));
+        let result = tls_acceptor_from_files(None, None, ca, None, None);
+        assert!(matches!(result, Err(TlsConfigError::CaWithoutCert)));
+
+        let result = tls_acceptor_from_files(None, None, None, None, None);
+        assert!(matches!(result, Ok(None)));
+    }
+}
