@@ -28,6 +28,12 @@ pub trait Service: Sized + Send + 'static {
         Ok(1)
     }
 
+    /// The option the worker count comes from, as group and name, so that
+    /// `--workers N` can set it.
+    fn workers_option() -> Option<(&'static str, &'static str)> {
+        None
+    }
+
     /// Builds the service inside a worker.
     fn new(conf: &Conf) -> impl Future<Output = anyhow::Result<Self>> + Send;
 

@@ -59,7 +59,12 @@ pub struct ConfigError {
 impl ConfigError {
     /// An error about the configuration as a whole (a missing file, say).
     pub fn general(source: Option<Source>, message: impl Into<String>) -> Self {
-        ConfigError { source, option: None, value: None, message: message.into() }
+        ConfigError {
+            source,
+            option: None,
+            value: None,
+            message: message.into(),
+        }
     }
 
     /// An error about one option's value.

@@ -58,7 +58,10 @@ pub fn load(registry: &Arc<Registry>, args: &LoadArgs) -> Result<Loaded, ConfigE
     apply_cli(&args.cli_values, &mut values);
     let values = substitute_all(registry, values, &mut errors);
     let paths = files.into_iter().map(|f| f.path).collect();
-    let snapshot = Snapshot { files: paths, values };
+    let snapshot = Snapshot {
+        files: paths,
+        values,
+    };
     let conf = Conf::build(registry.clone(), snapshot);
     match conf {
         Ok(conf) if errors.is_empty() => Ok(Loaded { conf, warnings }),
@@ -109,9 +112,18 @@ fn default_sources(project: &str) -> Vec<SourceArg> {
     }
     places.push(PathBuf::from("/etc").join(project));
     places.push(PathBuf::from("/etc"));
-    let file = places.iter().map(|p| p.join(format!("{project}.conf"))).find(|p| p.is_file());
-    let dir = places.iter().map(|p| p.join(format!("{project}.conf.d"))).find(|p| p.is_dir());
-    file.map(SourceArg::File).into_iter().chain(dir.map(SourceArg::Dir)).collect()
+    let file = places
+        .iter()
+        .map(|p| p.join(format!("{project}.conf")))
+        .find(|p| p.is_file());
+    let dir = places
+        .iter()
+        .map(|p| p.join(format!("{project}.conf.d")))
+        .find(|p| p.is_dir());
+    file.map(SourceArg::File)
+        .into_iter()
+        .chain(dir.map(SourceArg::Dir))
+        .collect()
 }
 
 fn read_file(path: &Path, errors: &mut Vec<ConfigError>) -> Option<ReadFile> {
@@ -123,9 +135,15 @@ fn read_file(path: &Path, errors: &mut Vec<ConfigError>) -> Option<ReadFile> {
         }
     };
     match ini::parse(&bytes) {
-        Ok(parsed) => Some(ReadFile { path: path.to_path_buf(), parsed }),
+        Ok(parsed) => Some(ReadFile {
+            path: path.to_path_buf(),
+            parsed,
+        }),
         Err(error) => {
-            let source = Source::File { path: path.to_path_buf(), line: error.line() };
+            let source = Source::File {
+                path: path.to_path_buf(),
+                line: error.line(),
+            };
             errors.push(ConfigError::general(Some(source), error.to_string()));
             None
         }
@@ -136,7 +154,10 @@ fn unreadable(path: &Path, error: &std::io::Error, what: &str) -> ConfigError {
     let message = match error.kind() {
         ErrorKind::NotFound => format!("{what} not found: {}", path.display()),
         ErrorKind::PermissionDenied => {
-            format!("{what} not readable (permission denied): {}", path.display())
+            format!(
+                "{what} not readable (permission denied): {}",
+                path.display()
+            )
         }
         _ => format!("{what} could not be read: {}: {error}", path.display()),
     };
@@ -160,7 +181,11 @@ fn dir_files(dir: &Path, errors: &mut Vec<ConfigError>) -> Vec<PathBuf> {
             name.ends_with(".conf") && !name.starts_with('.')
         })
         .collect();
-    files.sort_by(|a, b| a.as_os_str().as_encoded_bytes().cmp(b.as_os_str().as_encoded_bytes()));
+    files.sort_by(|a, b| {
+        a.as_os_str()
+            .as_encoded_bytes()
+            .cmp(b.as_os_str().as_encoded_bytes())
+    });
     files
 }
 
@@ -169,7 +194,11 @@ type Values = BTreeMap<String, BTreeMap<String, Resolved>>;
 /// The group a section name stands for: `DEFAULT` exactly, or the name in
 /// lower case.
 fn section_group(name: &str) -> String {
-    if name == DEFAULT_GROUP { name.to_string() } else { name.to_lowercase() }
+    if name == DEFAULT_GROUP {
+        name.to_string()
+    } else {
+        name.to_lowercase()
+    }
 }
 
 fn collect_file_values(
@@ -183,7 +212,11 @@ fn collect_file_values(
         if found.is_empty() {
             continue;
         }
-        let kept = if option.multi { found } else { found.into_iter().last().into_iter().collect() };
+        let kept = if option.multi {
+            found
+        } else {
+            found.into_iter().last().into_iter().collect()
+        };
         let group = values.entry(option.group.to_string()).or_default();
         group.insert(option.name.to_string(), Resolved { values: kept });
     }
@@ -193,7 +226,11 @@ fn collect_file_values(
 
 /// Every value an option is given in the files, in reading order, through
 /// its current or deprecated group and name.
-fn occurrences(option: &OptionSpec, files: &[ReadFile], warnings: &mut Vec<String>) -> Vec<RawValue> {
+fn occurrences(
+    option: &OptionSpec,
+    files: &[ReadFile],
+    warnings: &mut Vec<String>,
+) -> Vec<RawValue> {
     let groups = std::iter::once(option.group).chain(option.deprecated_groups.iter().copied());
     let groups: Vec<&str> = groups.collect();
     let names = std::iter::once(option.name).chain(option.deprecated_names.iter().copied());
@@ -208,7 +245,11 @@ fn occurrences(option: &OptionSpec, files: &[ReadFile], warnings: &mut Vec<Strin
             if !groups.contains(&group.as_str()) {
                 continue;
             }
-            for entry in section.entries.iter().filter(|e| names.contains(&e.key.as_str())) {
+            for entry in section
+                .entries
+                .iter()
+                .filter(|e| names.contains(&e.key.as_str()))
+            {
                 if group != option.group || entry.key != option.name {
                     warnings.push(format!(
                         "{}:{}: [{}] {} is deprecated, use [{}] {} instead",
@@ -225,13 +266,24 @@ fn occurrences(option: &OptionSpec, files: &[ReadFile], warnings: &mut Vec<Strin
         }
         in_file.sort_by_key(|entry| entry.line);
         for entry in in_file {
-            let source = Source::File { path: file.path.clone(), line: entry.line };
-            found.push(RawValue { text: entry.value.clone(), source });
+            let source = Source::File {
+                path: file.path.clone(),
+                line: entry.line,
+            };
+            found.push(RawValue {
+                text: entry.value.clone(),
+                source,
+            });
         }
     }
     if option.deprecated_for_removal && !found.is_empty() {
-        let reason = option.deprecated_reason.unwrap_or("it will be removed in a future release");
-        warnings.push(format!("option [{}] {} is deprecated: {reason}", option.group, option.name));
+        let reason = option
+            .deprecated_reason
+            .unwrap_or("it will be removed in a future release");
+        warnings.push(format!(
+            "option [{}] {} is deprecated: {reason}",
+            option.group, option.name
+        ));
     }
     found
 }
@@ -268,7 +320,10 @@ fn apply_env(registry: &Registry, env: &[(String, String)], values: &mut Values)
     for option in registry.options() {
         let var = option.env_name();
         if let Some((_, text)) = env.iter().rev().find(|(name, _)| *name == var) {
-            let raw = RawValue { text: text.clone(), source: Source::Env { var } };
+            let raw = RawValue {
+                text: text.clone(),
+                source: Source::Env { var },
+            };
             let group = values.entry(option.group.to_string()).or_default();
             group.insert(option.name.to_string(), Resolved { values: vec![raw] });
         }
@@ -278,11 +333,20 @@ fn apply_env(registry: &Registry, env: &[(String, String)], values: &mut Values)
 fn apply_cli(cli_values: &[(String, String, String, String)], values: &mut Values) {
     let mut given: BTreeMap<(String, String), Vec<RawValue>> = BTreeMap::new();
     for (group, name, text, flag) in cli_values {
-        let raw = RawValue { text: text.clone(), source: Source::Cli { flag: flag.clone() } };
-        given.entry((group.clone(), name.clone())).or_default().push(raw);
+        let raw = RawValue {
+            text: text.clone(),
+            source: Source::Cli { flag: flag.clone() },
+        };
+        given
+            .entry((group.clone(), name.clone()))
+            .or_default()
+            .push(raw);
     }
     for ((group, name), raws) in given {
-        values.entry(group).or_default().insert(name, Resolved { values: raws });
+        values
+            .entry(group)
+            .or_default()
+            .insert(name, Resolved { values: raws });
     }
 }
 
@@ -299,7 +363,11 @@ impl Resolver for SnapshotResolver<'_> {
         let Some(option) = self.registry.option(group, name) else {
             return Lookup::NoSuchOption;
         };
-        let raw = self.values.get(group).and_then(|g| g.get(name)).and_then(Resolved::last);
+        let raw = self
+            .values
+            .get(group)
+            .and_then(|g| g.get(name))
+            .and_then(Resolved::last);
         match raw {
             Some(raw) => Lookup::Found(raw.text.clone()),
             None => Lookup::Found(option.default.clone().unwrap_or_default()),
@@ -312,14 +380,20 @@ impl Resolver for SnapshotResolver<'_> {
 }
 
 fn substitute_all(registry: &Registry, values: Values, errors: &mut Vec<ConfigError>) -> Values {
-    let resolver = SnapshotResolver { registry, values: &values };
+    let resolver = SnapshotResolver {
+        registry,
+        values: &values,
+    };
     let mut out = Values::new();
     for (group, options) in &values {
         for (name, resolved) in options {
             let mut substituted = Vec::with_capacity(resolved.values.len());
             for raw in &resolved.values {
                 match interp::substitute(&raw.text, group, &resolver) {
-                    Ok(text) => substituted.push(RawValue { text, source: raw.source.clone() }),
+                    Ok(text) => substituted.push(RawValue {
+                        text,
+                        source: raw.source.clone(),
+                    }),
                     Err(error) => errors.push(ConfigError::for_option(
                         group,
                         name,
@@ -330,7 +404,12 @@ fn substitute_all(registry: &Registry, values: Values, errors: &mut Vec<ConfigEr
                 }
             }
             let entry = out.entry(group.clone()).or_default();
-            entry.insert(name.clone(), Resolved { values: substituted });
+            entry.insert(
+                name.clone(),
+                Resolved {
+                    values: substituted,
+                },
+            );
         }
     }
     out

@@ -14,18 +14,23 @@
 mod error;
 pub mod ini;
 pub mod interp;
+mod kinds;
 mod load;
 mod registry;
+mod reload;
 mod resolved;
+pub mod sample;
 mod spec;
 mod value;
 mod values;
 
 pub use error::{ConfigError, ConfigErrors, Source};
+pub use kinds::{Dict, HostAddress, HostDomain, Hostname, Port, QuotedString, Uri};
+pub use load::Loaded;
 pub use load::{LoadArgs, SourceArg, load};
 pub use registry::Registry;
+pub use reload::{ReloadMethod, Reloaded, reload};
 pub use resolved::{RawValue, Resolved, ResolvedGroup, Snapshot};
-pub use load::Loaded;
 pub use spec::{CONFIG_GROUPS, ConfigGroup, GroupSpec, OptionSpec, group_spec};
 pub use value::{Kind, OptionValue};
 
@@ -54,7 +59,9 @@ struct ConfInner {
 
 impl std::fmt::Debug for Conf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Conf").field("files", &self.inner.snapshot.files).finish_non_exhaustive()
+        f.debug_struct("Conf")
+            .field("files", &self.inner.snapshot.files)
+            .finish_non_exhaustive()
     }
 }
 
@@ -85,8 +92,14 @@ impl Conf {
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
-        let inner = ConfInner { groups, snapshot, registry };
-        Ok(Conf { inner: Arc::new(inner) })
+        let inner = ConfInner {
+            groups,
+            snapshot,
+            registry,
+        };
+        Ok(Conf {
+            inner: Arc::new(inner),
+        })
     }
 
     /// The typed options of group `G`.

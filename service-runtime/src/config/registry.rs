@@ -37,20 +37,24 @@ impl Registry {
         for group in groups {
             for option in (group.options)() {
                 if let Err(error) = registry.add_option(option) {
-                    errors.push(error);
+                    errors.push(*error);
                 }
             }
             registry.groups.push(group);
         }
         errors.extend(registry.flag_conflicts());
-        if errors.is_empty() { Ok(registry) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(registry)
+        } else {
+            Err(errors)
+        }
     }
 
-    fn add_option(&mut self, option: OptionSpec) -> Result<(), ConfigError> {
+    fn add_option(&mut self, option: OptionSpec) -> Result<(), Box<ConfigError>> {
         let key = (option.group.to_string(), option.name.to_string());
         match self.options.get(&key) {
             Some(existing) if existing.same_definition(&option) => Ok(()),
-            Some(existing) => Err(ConfigError::for_option(
+            Some(existing) => Err(Box::new(ConfigError::for_option(
                 option.group,
                 option.name,
                 None,
@@ -59,7 +63,7 @@ impl Registry {
                     "duplicate option: declared differently at {} and at {}",
                     existing.declared_at, option.declared_at
                 ),
-            )),
+            ))),
             None => {
                 self.options.insert(key, option);
                 Ok(())

@@ -68,9 +68,12 @@ impl Snapshot {
         keys.sort();
         keys.dedup();
         let text = |s: &Snapshot, g: &str, n: &str| {
-            s.get(g, n).map(|r| r.values.iter().map(|v| v.text.clone()).collect::<Vec<_>>())
+            s.get(g, n)
+                .map(|r| r.values.iter().map(|v| v.text.clone()).collect::<Vec<_>>())
         };
-        keys.into_iter().filter(|(g, n)| text(self, g, n) != text(newer, g, n)).collect()
+        keys.into_iter()
+            .filter(|(g, n)| text(self, g, n) != text(newer, g, n))
+            .collect()
     }
 }
 
@@ -84,7 +87,11 @@ pub struct ResolvedGroup<'a> {
 
 impl<'a> ResolvedGroup<'a> {
     pub(crate) fn new(group: &'a str, snapshot: &'a Snapshot, registry: &'a Registry) -> Self {
-        ResolvedGroup { group, snapshot, registry }
+        ResolvedGroup {
+            group,
+            snapshot,
+            registry,
+        }
     }
 
     /// A single-valued option: the winning value, else `default`.
@@ -117,7 +124,10 @@ impl<'a> ResolvedGroup<'a> {
             Some(raw) if !(T::empty_means_unset() && raw.text.trim().is_empty()) => {
                 self.parse_checked(name, raw, errors).map(Some)
             }
-            _ => self.fallback(name, None, errors).map(|_: T| None).or(Some(None)),
+            _ => self
+                .fallback(name, None, errors)
+                .map(|_: T| None)
+                .or(Some(None)),
         }
     }
 
@@ -174,9 +184,19 @@ impl<'a> ResolvedGroup<'a> {
             Ok(value) => Some(value),
             Err(message) => {
                 let secret = spec.is_some_and(|s| s.secret);
-                let shown = if secret { MASK.to_string() } else { raw.text.clone() };
+                let shown = if secret {
+                    MASK.to_string()
+                } else {
+                    raw.text.clone()
+                };
                 let source = Some(raw.source.clone());
-                errors.push(ConfigError::for_option(self.group, name, source, Some(shown), message));
+                errors.push(ConfigError::for_option(
+                    self.group,
+                    name,
+                    source,
+                    Some(shown),
+                    message,
+                ));
                 None
             }
         }
@@ -220,7 +240,10 @@ pub(crate) fn json_value(
         return (option.check)(default).ok();
     };
     if option.multi {
-        let items = resolved.values.iter().filter_map(|v| (option.check)(&v.text).ok());
+        let items = resolved
+            .values
+            .iter()
+            .filter_map(|v| (option.check)(&v.text).ok());
         return Some(serde_json::Value::Array(items.collect()));
     }
     let last = resolved.last()?;

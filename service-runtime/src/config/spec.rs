@@ -96,9 +96,17 @@ impl OptionSpec {
 
     /// The environment variable oslo.config reads: `OS_<GROUP>__<NAME>`.
     pub fn env_name(&self) -> String {
-        format!("OS_{}__{}", self.group.to_uppercase(), self.name.to_uppercase())
+        format!(
+            "OS_{}__{}",
+            self.group.to_uppercase(),
+            self.name.to_uppercase()
+        )
     }
 }
+
+/// Builds a group's typed struct, type-erased.
+pub type BuildGroup =
+    fn(&ResolvedGroup<'_>) -> Result<Box<dyn Any + Send + Sync>, Vec<ConfigError>>;
 
 /// One `#[config_group]` struct, as registered with the runtime.
 #[derive(Clone, Copy)]
@@ -110,12 +118,14 @@ pub struct GroupSpec {
     /// The options of the group.
     pub options: fn() -> Vec<OptionSpec>,
     /// Builds the typed struct from resolved values.
-    pub build: fn(&ResolvedGroup<'_>) -> Result<Box<dyn Any + Send + Sync>, Vec<ConfigError>>,
+    pub build: BuildGroup,
 }
 
 impl std::fmt::Debug for GroupSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GroupSpec").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("GroupSpec")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 

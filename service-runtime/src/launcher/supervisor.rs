@@ -1,0 +1,735 @@
+//! Several workers: the main process starts worker processes, replaces the
+//! ones that die, reloads them on SIGHUP and stops them on SIGTERM.
+//!
+//! The main process does no service work. It runs a single-threaded
+//! runtime, starts each worker by executing the program again, and keeps a
+//! handle on every child so that a pid is never signalled after it was
+//! reaped.
+
+use std::ffi::OsString;
+use std::os::fd::AsRawFd;
+use std::process::ExitStatus;
+use std::time::Duration;
+
+use futures::StreamExt;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+use signal_hook_tokio::Signals;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::Setup;
+use super::protocol::{self, CHANNEL_FD, FromWorker, ToWorker, WORKER_ENV};
+use super::restart::RestartPolicy;
+use crate::config::{ReloadMethod, reload};
+use crate::exit;
+use crate::options::ServiceOpts;
+use crate::service::Service;
+
+/// Runs the supervisor until every worker has stopped; returns the exit code.
+pub(crate) fn run<S: Service>(setup: Setup) -> i32 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("the tokio runtime starts");
+    runtime.block_on(async move {
+        let mut supervisor = Supervisor::new(setup, S::NAME);
+        supervisor.run().await
+    })
+}
+
+/// A message from a worker's watcher task.
+#[derive(Debug)]
+enum Event {
+    Ready {
+        pid: u32,
+    },
+    StartFailed {
+        pid: u32,
+        error: String,
+    },
+    Exited {
+        pid: u32,
+        status: Option<ExitStatus>,
+    },
+}
+
+/// A live worker process.
+struct Worker {
+    id: u32,
+    pid: u32,
+    generation: u64,
+    started: Instant,
+    ready: bool,
+    stopping: bool,
+    commands: mpsc::UnboundedSender<ToWorker>,
+    kill: CancellationToken,
+}
+
+impl Worker {
+    fn send(&self, message: ToWorker) {
+        let _ = self.commands.send(message);
+    }
+
+    fn describe(&self) -> String {
+        format!("worker {} (pid {})", self.id, self.pid)
+    }
+}
+
+/// One worker position: the worker serving it, the ones being retired
+/// after a reload, and the restart bookkeeping.
+#[derive(Default)]
+struct Slot {
+    current: Option<Worker>,
+    retiring: Vec<Worker>,
+    respawn_at: Option<Instant>,
+}
+
+enum Phase {
+    Running,
+    Stopping { deadline: Option<Instant> },
+}
+
+/// A reload that replaces workers one slot at a time.
+struct Rollout {
+    next_slot: usize,
+    waiting_for: Option<u32>,
+}
+
+struct Supervisor {
+    setup: Setup,
+    name: &'static str,
+    slots: Vec<Slot>,
+    phase: Phase,
+    generation: u64,
+    ever_ready: bool,
+    forced: bool,
+    interrupted: bool,
+    start_failure: bool,
+    gave_up: bool,
+    rollout: Option<Rollout>,
+    reload_pending: bool,
+    policy: RestartPolicy,
+    events: mpsc::UnboundedSender<Event>,
+    event_rx: mpsc::UnboundedReceiver<Event>,
+    args: Vec<OsString>,
+}
+
+impl Supervisor {
+    fn new(setup: Setup, name: &'static str) -> Self {
+        let (events, event_rx) = mpsc::unbounded_channel();
+        let slots = (0..setup.workers).map(|_| Slot::default()).collect();
+        let policy = RestartPolicy::from_opts(setup.conf.group::<ServiceOpts>());
+        Supervisor {
+            setup,
+            name,
+            slots,
+            phase: Phase::Running,
+            generation: 0,
+            ever_ready: false,
+            forced: false,
+            interrupted: false,
+            start_failure: false,
+            gave_up: false,
+            rollout: None,
+            reload_pending: false,
+            policy,
+            events,
+            event_rx,
+            args: std::env::args_os().skip(1).collect(),
+        }
+    }
+
+    fn opts(&self) -> ServiceOpts {
+        self.setup.conf.group::<ServiceOpts>().clone()
+    }
+
+    async fn run(&mut self) -> i32 {
+        let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1])
+            .expect("signal handlers can be installed");
+        tracing::info!(
+            service = self.name,
+            workers = self.slots.len(),
+            "starting workers"
+        );
+        for index in 0..self.slots.len() {
+            self.spawn_into(index);
+        }
+        loop {
+            if let Some(code) = self.finished() {
+                return code;
+            }
+            let timer = self.next_timer();
+            tokio::select! {
+                Some(event) = self.event_rx.recv() => self.on_event(event),
+                Some(signal) = signals.next() => self.on_signal(signal),
+                () = sleep_until(timer) => self.on_timer(),
+            }
+        }
+    }
+
+    fn live_workers(&self) -> impl Iterator<Item = &Worker> {
+        self.slots
+            .iter()
+            .flat_map(|slot| slot.current.iter().chain(slot.retiring.iter()))
+    }
+
+    fn finished(&self) -> Option<i32> {
+        let Phase::Stopping { .. } = self.phase else {
+            return None;
+        };
+        if self.live_workers().next().is_some() {
+            return None;
+        }
+        let code = if self.interrupted {
+            exit::INTERRUPTED
+        } else if self.start_failure {
+            exit::START_FAILED
+        } else if self.gave_up {
+            exit::CRASH_LOOP
+        } else if self.forced {
+            exit::STOP_TIMED_OUT
+        } else {
+            exit::OK
+        };
+        tracing::info!(service = self.name, code, "all workers stopped");
+        Some(code)
+    }
+
+    fn next_timer(&self) -> Option<Instant> {
+        let respawn = self.slots.iter().filter_map(|slot| slot.respawn_at).min();
+        let deadline = match self.phase {
+            Phase::Stopping { deadline } => deadline,
+            Phase::Running => None,
+        };
+        [respawn, deadline].into_iter().flatten().min()
+    }
+
+    /// Starts a worker for `index`. The new worker becomes the slot's
+    /// current one unless a reload is rolling it in beside the old one.
+    fn spawn_into(&mut self, index: usize) {
+        let id = u32::try_from(index + 1).expect("worker counts fit in u32");
+        let worker = match self.spawn_worker(id) {
+            Ok(worker) => worker,
+            Err(error) => {
+                tracing::error!(worker = id, %error, "could not start a worker process");
+                self.slots[index].respawn_at = Some(Instant::now() + Duration::from_secs(1));
+                return;
+            }
+        };
+        tracing::info!(
+            worker = id,
+            pid = worker.pid,
+            generation = worker.generation,
+            "worker started"
+        );
+        let slot = &mut self.slots[index];
+        slot.respawn_at = None;
+        if let Some(old) = slot.current.replace(worker) {
+            slot.retiring.push(old);
+        }
+    }
+
+    fn spawn_worker(&self, id: u32) -> std::io::Result<Worker> {
+        let (parent_end, child_end) = std::os::unix::net::UnixStream::pair()?;
+        let child_fd = child_end.as_raw_fd();
+        let mut command = tokio::process::Command::new("/proc/self/exe");
+        command
+            .args(&self.args)
+            .env(WORKER_ENV, format!("{id}:{}", self.generation))
+            .stdin(std::process::Stdio::null());
+        // SAFETY: the closure runs in the child between fork and exec and
+        // only calls `dup2` and `fcntl`, which are async-signal-safe. It
+        // moves the inherited end of the socket pair to the descriptor the
+        // worker expects and clears its close-on-exec flag.
+        unsafe {
+            command.pre_exec(move || place_channel(child_fd));
+        }
+        let child = command.spawn()?;
+        drop(child_end);
+        let pid = child.id().unwrap_or_default();
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let kill = CancellationToken::new();
+        parent_end.set_nonblocking(true)?;
+        let stream = tokio::net::UnixStream::from_std(parent_end)?;
+        let start = ToWorker::Start {
+            snapshot: self.setup.conf.snapshot().clone(),
+        };
+        let watch = Watch {
+            pid,
+            child,
+            stream,
+            commands: command_rx,
+            kill: kill.clone(),
+        };
+        tokio::spawn(watch.run(start, self.events.clone()));
+        Ok(Worker {
+            id,
+            pid,
+            generation: self.generation,
+            started: Instant::now(),
+            ready: false,
+            stopping: false,
+            commands,
+            kill,
+        })
+    }
+
+    fn find(&mut self, pid: u32) -> Option<(usize, &mut Worker)> {
+        self.slots.iter_mut().enumerate().find_map(|(index, slot)| {
+            slot.current
+                .iter_mut()
+                .chain(slot.retiring.iter_mut())
+                .find(|w| w.pid == pid)
+                .map(|w| (index, w))
+        })
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Ready { pid } => self.on_ready(pid),
+            Event::StartFailed { pid, error } => self.on_start_failed(pid, &error),
+            Event::Exited { pid, status } => self.on_exit(pid, status),
+        }
+    }
+
+    fn on_ready(&mut self, pid: u32) {
+        let Some((index, worker)) = self.find(pid) else {
+            return;
+        };
+        worker.ready = true;
+        tracing::info!(worker = worker.id, pid, "worker ready");
+        if self
+            .rollout
+            .as_ref()
+            .is_some_and(|r| r.waiting_for == Some(pid))
+        {
+            self.retire_old_workers(index);
+            self.advance_rollout();
+        }
+        self.check_all_ready();
+    }
+
+    fn check_all_ready(&mut self) {
+        let all_ready = self
+            .slots
+            .iter()
+            .all(|s| s.current.as_ref().is_some_and(|w| w.ready));
+        if !all_ready || !matches!(self.phase, Phase::Running) {
+            return;
+        }
+        let status = format!("{} workers running", self.slots.len());
+        if !self.ever_ready {
+            self.ever_ready = true;
+            tracing::info!(
+                service = self.name,
+                workers = self.slots.len(),
+                "all workers ready"
+            );
+            self.setup.notifier.ready();
+        }
+        self.setup.notifier.status(&status);
+    }
+
+    fn on_start_failed(&mut self, pid: u32, error: &str) {
+        let booting = !self.ever_ready;
+        let in_rollout = self
+            .rollout
+            .as_ref()
+            .is_some_and(|r| r.waiting_for == Some(pid));
+        let Some((_, worker)) = self.find(pid) else {
+            return;
+        };
+        let id = worker.id;
+        if booting {
+            tracing::error!(
+                worker = id,
+                pid,
+                error,
+                "worker failed to start; stopping the service"
+            );
+            self.start_failure = true;
+            self.begin_stop(false);
+        } else if in_rollout {
+            tracing::error!(
+                worker = id,
+                pid,
+                error,
+                "new worker failed to start; reload abandoned"
+            );
+            self.abandon_rollout();
+        } else {
+            tracing::error!(worker = id, pid, error, "worker failed to start");
+        }
+    }
+
+    fn on_exit(&mut self, pid: u32, status: Option<ExitStatus>) {
+        let Some((index, _)) = self.find(pid) else {
+            tracing::warn!(pid, "exit of an unknown child");
+            return;
+        };
+        let slot = &mut self.slots[index];
+        let worker = if slot.current.as_ref().is_some_and(|w| w.pid == pid) {
+            slot.current.take().expect("checked just above")
+        } else {
+            let position = slot
+                .retiring
+                .iter()
+                .position(|w| w.pid == pid)
+                .expect("found above");
+            slot.retiring.remove(position)
+        };
+        log_exit(&worker, status);
+        if worker.stopping || !matches!(self.phase, Phase::Running) {
+            return;
+        }
+        if self
+            .rollout
+            .as_ref()
+            .is_some_and(|r| r.waiting_for == Some(pid))
+        {
+            tracing::error!(
+                worker = worker.id,
+                "new worker died before it was ready; reload abandoned"
+            );
+            self.abandon_rollout();
+        }
+        if self.slots[index].current.is_some() {
+            return;
+        }
+        self.schedule_respawn(index, worker.started);
+    }
+
+    fn schedule_respawn(&mut self, index: usize, started: Instant) {
+        match self.policy.next_delay(index, started.elapsed()) {
+            Some(delay) => {
+                if !delay.is_zero() {
+                    tracing::warn!(worker = index + 1, delay = ?delay, "worker keeps dying; restart delayed");
+                }
+                self.slots[index].respawn_at = Some(Instant::now() + delay);
+            }
+            None => {
+                tracing::error!(
+                    worker = index + 1,
+                    limit = self.policy.limit(),
+                    "worker died too many times in a row; stopping the service"
+                );
+                self.gave_up = true;
+                self.begin_stop(false);
+            }
+        }
+    }
+
+    fn on_timer(&mut self) {
+        let now = Instant::now();
+        if let Phase::Stopping {
+            deadline: Some(deadline),
+        } = self.phase
+        {
+            if deadline <= now {
+                self.kill_remaining();
+                self.phase = Phase::Stopping { deadline: None };
+            }
+        }
+        let due: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| self.slots[i].respawn_at.is_some_and(|at| at <= now))
+            .collect();
+        for index in due {
+            self.slots[index].respawn_at = None;
+            if matches!(self.phase, Phase::Running) {
+                self.spawn_into(index);
+            }
+        }
+    }
+
+    fn on_signal(&mut self, signal: i32) {
+        match (signal, &self.phase) {
+            (SIGTERM | SIGINT, Phase::Running) => {
+                let name = if signal == SIGTERM {
+                    "SIGTERM"
+                } else {
+                    "SIGINT"
+                };
+                tracing::info!(signal = name, "stopping gracefully");
+                self.begin_stop(true);
+            }
+            (SIGINT, Phase::Stopping { .. }) => {
+                tracing::warn!(signal = "SIGINT", "second interrupt: killing every worker");
+                self.interrupted = true;
+                self.kill_all();
+            }
+            (SIGTERM, Phase::Stopping { .. }) => {
+                tracing::info!(signal = "SIGTERM", "already stopping");
+            }
+            (SIGHUP, Phase::Running) => self.request_reload(),
+            (SIGHUP, Phase::Stopping { .. }) => tracing::info!("stopping; reload ignored"),
+            _ => self.reopen_logs(),
+        }
+    }
+
+    fn reopen_logs(&mut self) {
+        if let Err(error) = self.setup.logs.reopen() {
+            tracing::error!(%error, "could not reopen the log file");
+        }
+        for worker in self.live_workers() {
+            worker.send(ToWorker::ReopenLogs);
+        }
+    }
+
+    fn begin_stop(&mut self, graceful: bool) {
+        if !matches!(self.phase, Phase::Running) {
+            return;
+        }
+        self.setup.notifier.stopping();
+        self.rollout = None;
+        let timeout = self.opts().graceful_shutdown_timeout;
+        let deadline = (timeout > 0).then(|| Instant::now() + Duration::from_secs(timeout));
+        self.phase = Phase::Stopping { deadline };
+        for slot in &mut self.slots {
+            slot.respawn_at = None;
+            for worker in slot.current.iter_mut().chain(slot.retiring.iter_mut()) {
+                worker.stopping = true;
+                worker.send(ToWorker::Stop { graceful });
+            }
+        }
+    }
+
+    fn kill_remaining(&mut self) {
+        let timeout = self.opts().graceful_shutdown_timeout;
+        for worker in self.live_workers() {
+            tracing::error!(
+                worker = worker.id,
+                pid = worker.pid,
+                timeout_seconds = timeout,
+                "{} did not stop within graceful_shutdown_timeout; killing it",
+                worker.describe()
+            );
+            worker.kill.cancel();
+        }
+        self.forced = true;
+    }
+
+    fn kill_all(&mut self) {
+        for worker in self.live_workers() {
+            worker.kill.cancel();
+        }
+    }
+
+    fn request_reload(&mut self) {
+        if self.rollout.is_some() {
+            tracing::info!(
+                signal = "SIGHUP",
+                "reload in progress; another will follow it"
+            );
+            self.reload_pending = true;
+            return;
+        }
+        self.reload_now();
+    }
+
+    fn reload_now(&mut self) {
+        self.setup.notifier.reloading();
+        tracing::info!(signal = "SIGHUP", "reloading the configuration");
+        let method = ReloadMethod::from_option(&self.opts().restart_method);
+        let result = reload(
+            &self.setup.registry,
+            &self.setup.load,
+            &self.setup.conf,
+            method,
+        );
+        let reloaded = match result {
+            Ok(reloaded) => reloaded,
+            Err(errors) => {
+                for error in &errors.0 {
+                    tracing::error!(%error, "reload rejected; the running configuration stays");
+                }
+                self.setup.notifier.ready();
+                return;
+            }
+        };
+        for warning in &reloaded.warnings {
+            tracing::warn!("{warning}");
+        }
+        for option in &reloaded.needs_restart {
+            tracing::warn!(option = %option, "option changed but is not mutable; restart to apply it");
+        }
+        tracing::info!(changed = ?reloaded.changed, "new configuration validated");
+        self.setup.conf = reloaded.conf;
+        self.setup.logs.set_debug(self.opts().debug);
+        match method {
+            ReloadMethod::Mutate => self.mutate_workers(),
+            ReloadMethod::Reload => self.start_rollout(),
+        }
+    }
+
+    fn mutate_workers(&mut self) {
+        let snapshot = self.setup.conf.snapshot().clone();
+        for worker in self.live_workers() {
+            worker.send(ToWorker::Apply {
+                snapshot: snapshot.clone(),
+            });
+        }
+        self.setup.notifier.ready();
+    }
+
+    fn start_rollout(&mut self) {
+        self.generation += 1;
+        self.rollout = Some(Rollout {
+            next_slot: 0,
+            waiting_for: None,
+        });
+        self.advance_rollout();
+    }
+
+    /// Starts the next slot's replacement, or finishes the reload.
+    fn advance_rollout(&mut self) {
+        let Some(rollout) = self.rollout.as_mut() else {
+            return;
+        };
+        let index = rollout.next_slot;
+        if index >= self.slots.len() {
+            self.rollout = None;
+            tracing::info!(generation = self.generation, "reload finished");
+            self.setup.notifier.ready();
+            self.check_all_ready();
+            if std::mem::take(&mut self.reload_pending) {
+                self.reload_now();
+            }
+            return;
+        }
+        rollout.next_slot += 1;
+        self.spawn_into(index);
+        let pid = self.slots[index].current.as_ref().map(|w| w.pid);
+        if let Some(rollout) = self.rollout.as_mut() {
+            rollout.waiting_for = pid;
+        }
+    }
+
+    fn retire_old_workers(&mut self, index: usize) {
+        for worker in &mut self.slots[index].retiring {
+            if !worker.stopping {
+                worker.stopping = true;
+                worker.send(ToWorker::Stop { graceful: true });
+            }
+        }
+    }
+
+    /// A new worker could not start: put the previous worker of its slot
+    /// back in service and keep the others.
+    fn abandon_rollout(&mut self) {
+        let Some(rollout) = self.rollout.take() else {
+            return;
+        };
+        let index = rollout.next_slot - 1;
+        let slot = &mut self.slots[index];
+        if let Some(failed) = slot.current.take() {
+            failed.kill.cancel();
+            slot.retiring.push(failed);
+        }
+        if let Some(position) = slot.retiring.iter().position(|w| !w.stopping) {
+            slot.current = Some(slot.retiring.remove(position));
+        }
+        self.setup
+            .notifier
+            .status("reload failed: a new worker did not start");
+        self.setup.notifier.ready();
+        self.reload_pending = false;
+    }
+}
+
+/// Puts the worker's end of the channel at `CHANNEL_FD`, inheritable.
+fn place_channel(fd: i32) -> std::io::Result<()> {
+    // SAFETY (callers): runs between fork and exec; only async-signal-safe
+    // calls are made here.
+    let result = if fd == CHANNEL_FD {
+        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }
+    } else {
+        unsafe { libc::dup2(fd, CHANNEL_FD) }
+    };
+    if result == -1 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+fn log_exit(worker: &Worker, status: Option<ExitStatus>) {
+    use std::os::unix::process::ExitStatusExt;
+    let Some(status) = status else {
+        tracing::warn!(
+            worker = worker.id,
+            pid = worker.pid,
+            "worker exited; status unknown"
+        );
+        return;
+    };
+    let expected = worker.stopping;
+    match (status.code(), status.signal()) {
+        (Some(0), _) if expected => {
+            tracing::info!(worker = worker.id, pid = worker.pid, "worker stopped");
+        }
+        (Some(code), _) => {
+            tracing::warn!(
+                worker = worker.id,
+                pid = worker.pid,
+                code,
+                "worker exited with status {code}"
+            );
+        }
+        (_, Some(signal)) => {
+            tracing::warn!(
+                worker = worker.id,
+                pid = worker.pid,
+                signal,
+                "worker killed by signal {signal}"
+            );
+        }
+        _ => tracing::warn!(worker = worker.id, pid = worker.pid, "worker exited"),
+    }
+}
+
+/// Watches one child: forwards commands to it, its reports to the
+/// supervisor, kills it on request and reports its exit.
+struct Watch {
+    pid: u32,
+    child: tokio::process::Child,
+    stream: tokio::net::UnixStream,
+    commands: mpsc::UnboundedReceiver<ToWorker>,
+    kill: CancellationToken,
+}
+
+impl Watch {
+    async fn run(mut self, start: ToWorker, events: mpsc::UnboundedSender<Event>) {
+        let pid = self.pid;
+        let (mut sender, mut receiver) = protocol::split(self.stream);
+        let _ = sender.send(&start).await;
+        let (mut reading, mut killed) = (true, false);
+        loop {
+            tokio::select! {
+                status = self.child.wait() => {
+                    let _ = events.send(Event::Exited { pid, status: status.ok() });
+                    return;
+                }
+                message = receiver.recv::<FromWorker>(), if reading => match message {
+                    Ok(Some(FromWorker::Ready)) => { let _ = events.send(Event::Ready { pid }); }
+                    Ok(Some(FromWorker::StartFailed { error })) => {
+                        let _ = events.send(Event::StartFailed { pid, error });
+                    }
+                    Ok(None) | Err(_) => reading = false,
+                },
+                Some(command) = self.commands.recv() => { let _ = sender.send(&command).await; }
+                () = self.kill.cancelled(), if !killed => {
+                    killed = true;
+                    let _ = self.child.start_kill();
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,187 @@
+//! The worker side: a process started by the main process to run one
+//! instance of the service.
+
+use std::io::{BufRead, BufReader};
+use std::os::fd::FromRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook_tokio::Signals;
+use tokio::sync::mpsc;
+
+use super::protocol::{self, CHANNEL_FD, FromWorker, ToWorker, WORKER_ENV};
+use super::service_loop::{self, Command, Ending, Report};
+use crate::config::{Conf, Registry};
+use crate::exit;
+use crate::logging::{self, LogControl, Role};
+use crate::options::ServiceOpts;
+use crate::service::{Context, Service};
+
+/// Who this worker is, as the main process told it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Identity {
+    pub(crate) id: u32,
+    pub(crate) generation: u64,
+}
+
+/// Reads the worker identity, if this process is a worker, and removes it
+/// from the environment so that programs the service starts do not inherit
+/// it. Called first thing in `main`, while the process has one thread.
+pub(crate) fn identity_from_env() -> Option<Identity> {
+    let value = std::env::var(WORKER_ENV).ok()?;
+    // SAFETY: `main` calls this before it starts any thread, so no other
+    // thread can read the environment concurrently.
+    unsafe { std::env::remove_var(WORKER_ENV) };
+    let (id, generation) = value.split_once(':')?;
+    Some(Identity {
+        id: id.parse().ok()?,
+        generation: generation.parse().ok()?,
+    })
+}
+
+/// Runs this process as a worker; never returns.
+pub(crate) fn run<S: Service>(identity: Identity) -> ! {
+    // SAFETY: the main process put one end of a socket pair at this
+    // descriptor for this process alone; nothing else in the process owns
+    // it, and it is taken exactly once.
+    let channel = unsafe { UnixStream::from_raw_fd(CHANNEL_FD) };
+    let conf = match receive_start(&channel) {
+        Ok(conf) => conf,
+        Err(message) => {
+            eprintln!("worker {}: {message}", identity.id);
+            std::process::exit(exit::START_FAILED);
+        }
+    };
+    let opts = conf.group::<ServiceOpts>().clone();
+    let logs = logging::init(Role::Worker(identity.id), &opts).unwrap_or_else(|error| {
+        eprintln!("worker {}: {error}", identity.id);
+        std::process::exit(exit::CONFIG)
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the tokio runtime starts");
+    let code = runtime.block_on(serve::<S>(identity, conf, channel, logs));
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    std::process::exit(code)
+}
+
+/// Reads the first message, which carries the configuration, before any
+/// runtime exists.
+fn receive_start(channel: &UnixStream) -> Result<Conf, String> {
+    let mut line = String::new();
+    BufReader::new(channel)
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read from the main process: {e}"))?;
+    let message: ToWorker =
+        serde_json::from_str(&line).map_err(|e| format!("bad start message: {e}"))?;
+    let ToWorker::Start { snapshot } = message else {
+        return Err("the main process did not send the configuration first".to_string());
+    };
+    let registry = Registry::from_program().map_err(|_| "conflicting option declarations")?;
+    Conf::build(Arc::new(registry), snapshot).map_err(|e| e.to_string())
+}
+
+async fn serve<S: Service>(
+    identity: Identity,
+    conf: Conf,
+    channel: UnixStream,
+    logs: LogControl,
+) -> i32 {
+    channel
+        .set_nonblocking(true)
+        .expect("the channel can be made non-blocking");
+    let channel = tokio::net::UnixStream::from_std(channel).expect("the channel joins the runtime");
+    let (mut sender, mut receiver) = protocol::split(channel);
+    let mut signals =
+        Signals::new([SIGTERM, SIGINT, SIGHUP]).expect("signal handlers can be installed");
+    let ctx = Context::new(identity.id, identity.generation, conf);
+    let (commands, command_rx) = mpsc::unbounded_channel();
+    let (reports, mut report_rx) = mpsc::unbounded_channel();
+    let service_ctx = ctx.clone();
+    let mut instance = tokio::spawn(async move {
+        service_loop::run::<S>(service_ctx, command_rx, move |report| {
+            let _ = reports.send(report);
+        })
+        .await
+    });
+    let mut parent_alive = true;
+    loop {
+        tokio::select! {
+            ending = &mut instance => return exit_code(ending.ok()),
+            Some(report) = report_rx.recv() => {
+                let message = match report {
+                    Report::Ready => FromWorker::Ready,
+                    Report::StartFailed(error) => FromWorker::StartFailed { error },
+                };
+                let _ = sender.send(&message).await;
+            }
+            message = receiver.recv::<ToWorker>(), if parent_alive => match message {
+                Ok(Some(message)) => handle_message(message, &commands, &logs),
+                Ok(None) | Err(_) => {
+                    tracing::error!("the main process is gone; stopping at once");
+                    parent_alive = false;
+                    let budget = Some(Duration::from_millis(800));
+                    let _ = commands.send(Command::Stop { graceful: false, budget });
+                    arm_exit_deadline(Duration::from_secs(1));
+                }
+            },
+            Some(signal) = signals.next() => {
+                if signal == SIGTERM {
+                    tracing::info!(signal = "SIGTERM", "stopping gracefully");
+                    let _ = commands.send(Command::Stop { graceful: true, budget: None });
+                } else {
+                    tracing::debug!(signal, "signal left to the main process");
+                }
+            }
+        }
+    }
+}
+
+fn handle_message(message: ToWorker, commands: &mpsc::UnboundedSender<Command>, logs: &LogControl) {
+    match message {
+        ToWorker::Stop { graceful } => {
+            let _ = commands.send(Command::Stop {
+                graceful,
+                budget: None,
+            });
+        }
+        ToWorker::Apply { snapshot } => {
+            let registry = Registry::from_program().expect("declarations were checked at start");
+            match Conf::build(Arc::new(registry), snapshot) {
+                Ok(conf) => {
+                    logs.set_debug(conf.group::<ServiceOpts>().debug);
+                    let _ = commands.send(Command::Apply(conf));
+                }
+                Err(errors) => {
+                    tracing::error!(%errors, "configuration from the main process rejected")
+                }
+            }
+        }
+        ToWorker::ReopenLogs => {
+            if let Err(error) = logs.reopen() {
+                tracing::error!(%error, "could not reopen the log file");
+            }
+        }
+        ToWorker::Start { .. } => tracing::warn!("unexpected second start message ignored"),
+    }
+}
+
+/// Exits the process after `after` even if the stop hangs: a worker whose
+/// main process died must not outlive it.
+fn arm_exit_deadline(after: Duration) {
+    std::thread::spawn(move || {
+        std::thread::sleep(after);
+        std::process::exit(exit::START_FAILED);
+    });
+}
+
+fn exit_code(ending: Option<Ending>) -> i32 {
+    match ending {
+        Some(Ending::Stopped) => exit::OK,
+        Some(Ending::StartFailed) | None => exit::START_FAILED,
+    }
+}
