@@ -237,6 +237,9 @@ fn occurrences(
     let names: Vec<&str> = names.collect();
     let mut found = Vec::new();
     for file in files {
+        // Sections that fold into one group ([vnc], [VNC]) may interleave;
+        // oslo.config collects their values in file order.
+        let mut in_file: Vec<&ini::Entry> = Vec::new();
         for section in &file.parsed.sections {
             let group = section_group(&section.name);
             if !groups.contains(&group.as_str()) {
@@ -258,15 +261,19 @@ fn occurrences(
                         option.name
                     ));
                 }
-                let source = Source::File {
-                    path: file.path.clone(),
-                    line: entry.line,
-                };
-                found.push(RawValue {
-                    text: entry.value.clone(),
-                    source,
-                });
+                in_file.push(entry);
             }
+        }
+        in_file.sort_by_key(|entry| entry.line);
+        for entry in in_file {
+            let source = Source::File {
+                path: file.path.clone(),
+                line: entry.line,
+            };
+            found.push(RawValue {
+                text: entry.value.clone(),
+                source,
+            });
         }
     }
     if option.deprecated_for_removal && !found.is_empty() {
@@ -365,6 +372,10 @@ impl Resolver for SnapshotResolver<'_> {
             Some(raw) => Lookup::Found(raw.text.clone()),
             None => Lookup::Found(option.default.clone().unwrap_or_default()),
         }
+    }
+
+    fn is_group(&self, name: &str) -> bool {
+        name != DEFAULT_GROUP && self.registry.group_names().contains(&name)
     }
 }
 
