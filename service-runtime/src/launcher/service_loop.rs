@@ -100,7 +100,7 @@ async fn apply<S: Service>(
 ) {
     ctx.set_conf(conf.clone());
     service.reset(&conf).await;
-    let _ = periodic;
+    periodic.reconfigure(&conf);
     tracing::info!(service = S::NAME, "configuration applied");
 }
 
