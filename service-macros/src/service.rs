@@ -22,6 +22,9 @@ const PERIODIC_KEYS: &[&str] = &[
 /// The lifecycle hooks a service may define.
 const HOOKS: &[&str] = &["new", "start", "stop", "reset"];
 
+/// The plain (not `async`) associated function that declares listeners.
+const LISTENERS: &str = "listeners";
+
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let errors = Errors::default();
     let mut item: ItemImpl = match syn::parse2(item.clone()) {
@@ -356,6 +359,7 @@ struct Hooks {
     start: bool,
     stop: bool,
     reset: bool,
+    listeners: bool,
 }
 
 fn check_hooks(item: &ItemImpl, errors: &Errors) -> Hooks {
@@ -365,6 +369,10 @@ fn check_hooks(item: &ItemImpl, errors: &Errors) -> Hooks {
             continue;
         };
         let name = method.sig.ident.to_string();
+        if name == LISTENERS {
+            hooks.listeners = check_listeners_signature(method, errors);
+            continue;
+        }
         if !HOOKS.contains(&name.as_str()) {
             continue;
         }
@@ -396,6 +404,27 @@ fn check_hooks(item: &ItemImpl, errors: &Errors) -> Hooks {
         }
     }
     hooks
+}
+
+/// `fn listeners(conf: &Conf) -> Vec<Listen>`: plain, no receiver.
+fn check_listeners_signature(method: &ImplItemFn, errors: &Errors) -> bool {
+    let sig = &method.sig;
+    if let Some(asyncness) = sig.asyncness {
+        errors.error_at(asyncness, "`listeners` is a plain `fn`, not `async fn`");
+        return false;
+    }
+    let receiver = sig
+        .inputs
+        .iter()
+        .any(|arg| matches!(arg, FnArg::Receiver(_)));
+    if receiver || sig.inputs.len() != 1 {
+        errors.error_at(
+            &sig.inputs,
+            "expected `fn listeners(conf: &Conf) -> Vec<Listen>`, with no `self`",
+        );
+        return false;
+    }
+    true
 }
 
 struct Generation<'a> {
@@ -438,6 +467,13 @@ impl Generation<'_> {
                 }
             }
         });
+        let listeners = hooks.listeners.then(|| {
+            quote! {
+                fn listeners(conf: &#p::Conf) -> #p::Vec<#p::Listen> {
+                    <#ty>::listeners(conf)
+                }
+            }
+        });
         let task_fns = periodic.iter().map(|task| self.task_fn(task));
         let task_specs = periodic.iter().map(|task| self.task_spec(task));
         quote! {
@@ -450,6 +486,7 @@ impl Generation<'_> {
                     #start
                     #stop
                     #reset
+                    #listeners
 
                     fn periodic_tasks() -> #p::Vec<#p::PeriodicTask<Self>> {
                         #p::vec![#(#task_specs),*]

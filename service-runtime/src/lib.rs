@@ -41,6 +41,7 @@ pub mod config;
 pub mod exit;
 pub mod http;
 mod launcher;
+pub mod listen;
 pub mod logging;
 pub mod looping;
 pub mod options;
@@ -58,6 +59,7 @@ pub use service::{Context, Service};
 /// What a service module usually imports.
 pub mod prelude {
     pub use crate::config::Conf;
+    pub use crate::listen::Listen;
     pub use crate::service::{Context, Service};
     pub use crate::{config_group, periodic, service};
 }

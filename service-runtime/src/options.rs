@@ -59,3 +59,63 @@ pub struct ServiceOpts {
     #[opt(default = true)]
     pub run_external_periodic_tasks: bool,
 }
+
+/// Options of the HTTP servers a service runs in its workers, in the
+/// `[DEFAULT]` group under oslo.service's names.
+#[config_group(name = "DEFAULT")]
+#[derive(Clone, Debug)]
+pub struct HttpServerOpts {
+    /// Longest request line or header line accepted, in bytes. Raise it for
+    /// large tokens; longer lines are answered 414 or 431.
+    #[opt(default = 16384, min = 1024)]
+    pub max_header_line: u32,
+
+    /// Seconds a client connection may stay idle (no request in flight)
+    /// before it is closed. 0 keeps idle connections forever.
+    #[opt(default = 900, min = 0)]
+    pub client_socket_timeout: u64,
+
+    /// Whether HTTP/1 connections are kept open between requests.
+    #[opt(default = true)]
+    pub wsgi_keep_alive: bool,
+
+    /// Idle seconds before TCP keep-alive probes start on a client
+    /// connection.
+    #[opt(default = 600, min = 0)]
+    pub tcp_keepidle: u64,
+
+    /// Most client connections one worker holds at once; more wait in the
+    /// listening socket's queue. 0 means no limit.
+    #[opt(default = 1000, min = 0)]
+    pub max_connections: u32,
+
+    /// Template of the access log line; keys `client_ip`, `date_time`,
+    /// `request_line`, `status_code`, `body_length` and `wall_seconds`.
+    #[opt(
+        default = "%(client_ip)s \"%(request_line)s\" status: %(status_code)s  \
+                     len: %(body_length)s time: %(wall_seconds).7f"
+    )]
+    pub wsgi_log_format: String,
+}
+
+/// TLS for the HTTP servers, in the `[ssl]` group under oslo.service's
+/// names. TLS is on when `cert_file` is set.
+#[config_group(name = "ssl")]
+#[derive(Clone, Debug)]
+pub struct SslOpts {
+    /// CA certificates used to verify client certificates; setting it makes
+    /// client certificates mandatory.
+    pub ca_file: Option<PathBuf>,
+
+    /// The server's certificate chain, PEM.
+    pub cert_file: Option<PathBuf>,
+
+    /// The server's private key, PEM.
+    pub key_file: Option<PathBuf>,
+
+    /// Lowest TLS version accepted: `tlsv1_2` or `tlsv1_3`.
+    pub version: Option<String>,
+
+    /// TLS 1.2 cipher suites allowed, by name, separated by `:`.
+    pub ciphers: Option<String>,
+}

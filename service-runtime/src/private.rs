@@ -23,6 +23,7 @@ pub use crate::config::{
     ResolvedGroup, group_spec,
 };
 pub use crate::launcher::run_main;
+pub use crate::listen::Listen;
 pub use crate::periodic::{PeriodicTask, Spacing, TaskOutcome};
 pub use crate::service::{Context, Service};
 

@@ -218,10 +218,8 @@ pub fn children_of(parent: i32) -> Vec<i32> {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
             continue;
         };
-        if let Some((state, ppid)) = stat(pid) {
-            if ppid == parent && state != 'Z' {
-                children.push(pid);
-            }
+        if stat(pid).is_some_and(|(state, ppid)| ppid == parent && state != 'Z') {
+            children.push(pid);
         }
     }
     children.sort_unstable();

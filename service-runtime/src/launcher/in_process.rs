@@ -30,7 +30,13 @@ pub(crate) fn run<S: Service>(setup: Setup) -> i32 {
 async fn serve<S: Service>(setup: Setup) -> i32 {
     let mut signals =
         Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1]).expect("signal handlers can be installed");
-    let ctx = Context::new(0, 0, setup.conf.clone());
+    let mut setup = setup;
+    let listeners = std::mem::take(&mut setup.listeners);
+    let listeners = listeners
+        .into_iter()
+        .map(|b| (b.name, b.listener))
+        .collect();
+    let ctx = Context::new(0, 0, setup.conf.clone()).with_listeners(listeners, setup.tls.clone());
     let (commands, receiver) = mpsc::unbounded_channel();
     let (reports, mut report_rx) = mpsc::unbounded_channel();
     let service_ctx = ctx.clone();
@@ -179,7 +185,7 @@ impl State {
     fn exit_code(&self, ending: Option<Ending>) -> i32 {
         match ending {
             Some(Ending::Stopped) => exit::OK,
-            Some(Ending::StartFailed) | None => exit::START_FAILED,
+            Some(Ending::StartFailed | Ending::Failed) | None => exit::START_FAILED,
         }
     }
 }

@@ -18,12 +18,16 @@ mod worker;
 
 use std::sync::Arc;
 
-use crate::config::{self, Conf, ConfigErrors, LoadArgs, Registry};
+use std::time::Duration;
+
+use crate::config::{self, Conf, ConfigError, ConfigErrors, LoadArgs, Registry};
 use crate::exit;
+use crate::http::{AccessLogFormat, HttpOptions, Listener, TlsAcceptor, tls_acceptor_from_files};
+use crate::listen::{self, Bound};
 use crate::logging::{self, LogControl, Role};
-use crate::options::ServiceOpts;
+use crate::options::{HttpServerOpts, ServiceOpts, SslOpts};
 use crate::service::Service;
-use crate::systemd::Notifier;
+use crate::systemd::{self, Notifier};
 
 pub(crate) use cli::Action;
 
@@ -35,6 +39,8 @@ pub(crate) struct Setup {
     pub(crate) workers: u32,
     pub(crate) notifier: Notifier,
     pub(crate) logs: LogControl,
+    pub(crate) listeners: Vec<Bound>,
+    pub(crate) tls: Option<TlsAcceptor>,
 }
 
 /// The body of the `main` that `main!` generates.
@@ -45,6 +51,7 @@ pub fn run_main<S: Service>(version: &'static str) -> ! {
     // SAFETY: nothing has started a thread yet: this is the first thing the
     // main process does after learning it is not a worker.
     let notifier = unsafe { Notifier::from_env() };
+    let activated = activated_sockets();
     let registry = match Registry::from_program() {
         Ok(registry) => Arc::new(registry),
         Err(errors) => fail_config(&ConfigErrors(errors)),
@@ -85,6 +92,11 @@ pub fn run_main<S: Service>(version: &'static str) -> ! {
         tracing::warn!("{warning}");
     }
     log_options(&conf, &opts);
+    let tls = tls_from_conf(&conf).unwrap_or_else(|error| fail_config(&ConfigErrors(vec![error])));
+    let listeners = listen::bind_all(&S::listeners(&conf), activated).unwrap_or_else(|error| {
+        tracing::error!(%error, "cannot start");
+        std::process::exit(exit::START_FAILED)
+    });
     let setup = Setup {
         registry,
         load,
@@ -92,6 +104,8 @@ pub fn run_main<S: Service>(version: &'static str) -> ! {
         workers,
         notifier,
         logs,
+        listeners,
+        tls,
     };
     let code = if workers == 1 {
         in_process::run::<S>(setup)
@@ -99,6 +113,62 @@ pub fn run_main<S: Service>(version: &'static str) -> ! {
         supervisor::run::<S>(setup)
     };
     std::process::exit(code)
+}
+
+/// Sockets systemd passed (socket activation), by name.
+fn activated_sockets() -> Vec<(String, Listener)> {
+    // SAFETY: called from `main` while the process has one thread, once.
+    let sockets = match unsafe { systemd::listen_fds() } {
+        Ok(sockets) => sockets,
+        Err(error) => {
+            eprintln!("warning: ignoring the sockets passed by systemd: {error}");
+            return Vec::new();
+        }
+    };
+    sockets
+        .into_iter()
+        .filter_map(|socket| {
+            let name = socket.name().to_string();
+            let listener = match socket.kind() {
+                Ok(systemd::SocketKind::UnixListener) => {
+                    socket.into_unix_listener().ok().map(Listener::Unix)
+                }
+                _ => socket.into_tcp_listener().ok().map(Listener::Tcp),
+            };
+            listener.map(|listener| (name, listener))
+        })
+        .collect()
+}
+
+/// The TLS settings of `[ssl]`, checked: files exist and match.
+fn tls_from_conf(conf: &Conf) -> Result<Option<TlsAcceptor>, ConfigError> {
+    let ssl = conf.group::<SslOpts>();
+    tls_acceptor_from_files(
+        ssl.cert_file.as_deref(),
+        ssl.key_file.as_deref(),
+        ssl.ca_file.as_deref(),
+        ssl.version.as_deref(),
+        ssl.ciphers.as_deref(),
+    )
+    .map_err(|error| ConfigError::general(None, format!("[ssl] {error}")))
+}
+
+/// The HTTP server settings of the configuration.
+pub(crate) fn http_options(conf: &Conf) -> HttpOptions {
+    let opts = conf.group::<HttpServerOpts>();
+    let access_log_format = AccessLogFormat::parse(&opts.wsgi_log_format).unwrap_or_else(|error| {
+        tracing::warn!(%error, "wsgi_log_format is not valid; using the default format");
+        AccessLogFormat::default()
+    });
+    HttpOptions {
+        max_header_line: opts.max_header_line as usize,
+        client_socket_timeout: Duration::from_secs(opts.client_socket_timeout),
+        keep_alive: opts.wsgi_keep_alive,
+        tcp_keepidle: Duration::from_secs(opts.tcp_keepidle),
+        max_connections: opts.max_connections as usize,
+        access_log_format,
+        ..HttpOptions::default()
+    }
 }
 
 fn fail_config(errors: &ConfigErrors) -> ! {

@@ -9,6 +9,7 @@ use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::config::Snapshot;
+use crate::listen::SocketKind;
 
 /// The environment variable that tells a process it is a worker, with its
 /// number and generation: `<id>:<generation>`.
@@ -16,6 +17,9 @@ pub(crate) const WORKER_ENV: &str = "SERVICE_RUNTIME_WORKER";
 
 /// The descriptor a worker finds its channel on.
 pub(crate) const CHANNEL_FD: i32 = 3;
+
+/// The descriptor of a worker's first listening socket; the others follow.
+pub(crate) const FIRST_LISTENER_FD: i32 = 4;
 
 /// From the main process to a worker.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -25,6 +29,9 @@ pub(crate) enum ToWorker {
     Start {
         /// The validated configuration.
         snapshot: Snapshot,
+        /// Names and kinds of the listening sockets, which the worker finds
+        /// from `FIRST_LISTENER_FD` on, in this order.
+        listeners: Vec<(String, SocketKind)>,
     },
     /// Stop the service.
     Stop {

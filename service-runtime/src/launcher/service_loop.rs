@@ -37,6 +37,8 @@ pub(crate) enum Ending {
     Stopped,
     /// Never started.
     StartFailed,
+    /// The service called `Context::fail` and was stopped.
+    Failed,
 }
 
 /// Runs `S` until a stop command arrives (or the command channel closes,
@@ -53,19 +55,23 @@ pub(crate) async fn run<S: Service>(
     report(Report::Ready);
     tracing::info!(service = S::NAME, "service started");
     let mut periodic = PeriodicRunner::new(S::periodic_tasks(), &conf);
-    let (graceful, budget) = loop {
+    let (graceful, budget, ending) = loop {
         let next_due = periodic.next_due();
         tokio::select! {
             command = commands.recv() => match command {
-                Some(Command::Stop { graceful, budget }) => break (graceful, budget),
+                Some(Command::Stop { graceful, budget }) => break (graceful, budget, Ending::Stopped),
                 Some(Command::Apply(conf)) => apply(&mut service, &ctx, &mut periodic, conf).await,
-                None => break (false, Some(Duration::from_millis(800))),
+                None => break (false, Some(Duration::from_millis(800)), Ending::Stopped),
             },
+            error = ctx.failed() => {
+                tracing::error!(service = S::NAME, %error, "service failed; stopping it");
+                break (false, Some(Duration::from_secs(5)), Ending::Failed);
+            }
             () = sleep_until(next_due) => periodic.run_due(&mut service, &ctx).await,
         }
     };
     stop(&mut service, &ctx, graceful, budget).await;
-    Ending::Stopped
+    ending
 }
 
 async fn build_and_start<S: Service>(
@@ -111,6 +117,7 @@ async fn stop<S: Service>(
     budget: Option<Duration>,
 ) {
     tracing::info!(service = S::NAME, graceful, "stopping service");
+    ctx.close_listeners();
     ctx.shutdown_token().cancel();
     service.stop(graceful).await;
     ctx.tracker().close();

@@ -7,7 +7,7 @@
 //! reaped.
 
 use std::ffi::OsString;
-use std::os::fd::AsRawFd;
+use std::os::fd::OwnedFd;
 use std::process::ExitStatus;
 use std::time::Duration;
 
@@ -19,10 +19,13 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Setup;
-use super::protocol::{self, CHANNEL_FD, FromWorker, ToWorker, WORKER_ENV};
+use command_fds::{CommandFdExt, FdMapping};
+
+use super::protocol::{self, CHANNEL_FD, FIRST_LISTENER_FD, FromWorker, ToWorker, WORKER_ENV};
 use super::restart::RestartPolicy;
 use crate::config::{ReloadMethod, reload};
 use crate::exit;
+use crate::http::Listener;
 use crate::options::ServiceOpts;
 use crate::service::Service;
 
@@ -232,28 +235,40 @@ impl Supervisor {
 
     fn spawn_worker(&self, id: u32) -> std::io::Result<Worker> {
         let (parent_end, child_end) = std::os::unix::net::UnixStream::pair()?;
-        let child_fd = child_end.as_raw_fd();
+        let mut mappings = vec![FdMapping {
+            parent_fd: child_end.into(),
+            child_fd: CHANNEL_FD,
+        }];
+        for (index, bound) in self.setup.listeners.iter().enumerate() {
+            let child_fd = FIRST_LISTENER_FD + i32::try_from(index).expect("few listeners");
+            mappings.push(FdMapping {
+                parent_fd: listener_fd(&bound.listener)?,
+                child_fd,
+            });
+        }
         let mut command = tokio::process::Command::new("/proc/self/exe");
         command
             .args(&self.args)
             .env(WORKER_ENV, format!("{id}:{}", self.generation))
             .stdin(std::process::Stdio::null());
-        // SAFETY: the closure runs in the child between fork and exec and
-        // only calls `dup2` and `fcntl`, which are async-signal-safe. It
-        // moves the inherited end of the socket pair to the descriptor the
-        // worker expects and clears its close-on-exec flag.
-        unsafe {
-            command.pre_exec(move || place_channel(child_fd));
-        }
+        command
+            .fd_mappings(mappings)
+            .map_err(std::io::Error::other)?;
         let child = command.spawn()?;
-        drop(child_end);
         let pid = child.id().unwrap_or_default();
         let (commands, command_rx) = mpsc::unbounded_channel();
         let kill = CancellationToken::new();
         parent_end.set_nonblocking(true)?;
         let stream = tokio::net::UnixStream::from_std(parent_end)?;
+        let listeners = self
+            .setup
+            .listeners
+            .iter()
+            .map(|b| (b.name.clone(), b.kind()))
+            .collect();
         let start = ToWorker::Start {
             snapshot: self.setup.conf.snapshot().clone(),
+            listeners,
         };
         let watch = Watch {
             pid,
@@ -481,6 +496,7 @@ impl Supervisor {
             return;
         }
         self.setup.notifier.stopping();
+        self.setup.listeners.clear();
         self.rollout = None;
         let timeout = self.opts().graceful_shutdown_timeout;
         let deadline = (timeout > 0).then(|| Instant::now() + Duration::from_secs(timeout));
@@ -637,20 +653,12 @@ impl Supervisor {
     }
 }
 
-/// Puts the worker's end of the channel at `CHANNEL_FD`, inheritable.
-fn place_channel(fd: i32) -> std::io::Result<()> {
-    // SAFETY (callers): runs between fork and exec; only async-signal-safe
-    // calls are made here.
-    let result = if fd == CHANNEL_FD {
-        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }
-    } else {
-        unsafe { libc::dup2(fd, CHANNEL_FD) }
-    };
-    if result == -1 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+/// A duplicate of a listening socket's descriptor, for a child.
+fn listener_fd(listener: &Listener) -> std::io::Result<OwnedFd> {
+    Ok(match listener.try_clone()? {
+        Listener::Tcp(listener) => listener.into(),
+        Listener::Unix(listener) => listener.into(),
+    })
 }
 
 fn log_exit(worker: &Worker, status: Option<ExitStatus>) {

@@ -2,7 +2,7 @@
 //! instance of the service.
 
 use std::io::{BufRead, BufReader};
-use std::os::fd::FromRawFd;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,10 +12,12 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_tokio::Signals;
 use tokio::sync::mpsc;
 
-use super::protocol::{self, CHANNEL_FD, FromWorker, ToWorker, WORKER_ENV};
+use super::protocol::{self, CHANNEL_FD, FIRST_LISTENER_FD, FromWorker, ToWorker, WORKER_ENV};
 use super::service_loop::{self, Command, Ending, Report};
 use crate::config::{Conf, Registry};
 use crate::exit;
+use crate::http::Listener;
+use crate::listen::SocketKind;
 use crate::logging::{self, LogControl, Role};
 use crate::options::ServiceOpts;
 use crate::service::{Context, Service};
@@ -48,8 +50,8 @@ pub(crate) fn run<S: Service>(identity: Identity) -> ! {
     // descriptor for this process alone; nothing else in the process owns
     // it, and it is taken exactly once.
     let channel = unsafe { UnixStream::from_raw_fd(CHANNEL_FD) };
-    let conf = match receive_start(&channel) {
-        Ok(conf) => conf,
+    let (conf, listeners) = match receive_start(&channel) {
+        Ok(started) => started,
         Err(message) => {
             eprintln!("worker {}: {message}", identity.id);
             std::process::exit(exit::START_FAILED);
@@ -64,33 +66,58 @@ pub(crate) fn run<S: Service>(identity: Identity) -> ! {
         .enable_all()
         .build()
         .expect("the tokio runtime starts");
-    let code = runtime.block_on(serve::<S>(identity, conf, channel, logs));
+    let tls = match super::tls_from_conf(&conf) {
+        Ok(tls) => tls,
+        Err(error) => {
+            tracing::error!(%error, "cannot set up TLS");
+            std::process::exit(exit::START_FAILED);
+        }
+    };
+    let ctx = Context::new(identity.id, identity.generation, conf).with_listeners(listeners, tls);
+    let code = runtime.block_on(serve::<S>(ctx, channel, logs));
     runtime.shutdown_timeout(Duration::from_millis(100));
     std::process::exit(code)
 }
 
-/// Reads the first message, which carries the configuration, before any
-/// runtime exists.
-fn receive_start(channel: &UnixStream) -> Result<Conf, String> {
+/// Reads the first message, which carries the configuration and names the
+/// inherited listening sockets, before any runtime exists.
+fn receive_start(channel: &UnixStream) -> Result<(Conf, Vec<(String, Listener)>), String> {
     let mut line = String::new();
     BufReader::new(channel)
         .read_line(&mut line)
         .map_err(|e| format!("cannot read from the main process: {e}"))?;
     let message: ToWorker =
         serde_json::from_str(&line).map_err(|e| format!("bad start message: {e}"))?;
-    let ToWorker::Start { snapshot } = message else {
+    let ToWorker::Start {
+        snapshot,
+        listeners,
+    } = message
+    else {
         return Err("the main process did not send the configuration first".to_string());
     };
     let registry = Registry::from_program().map_err(|_| "conflicting option declarations")?;
-    Conf::build(Arc::new(registry), snapshot).map_err(|e| e.to_string())
+    let conf = Conf::build(Arc::new(registry), snapshot).map_err(|e| e.to_string())?;
+    Ok((conf, adopt_listeners(listeners)))
 }
 
-async fn serve<S: Service>(
-    identity: Identity,
-    conf: Conf,
-    channel: UnixStream,
-    logs: LogControl,
-) -> i32 {
+/// Takes ownership of the listening sockets inherited from the main process.
+fn adopt_listeners(names: Vec<(String, SocketKind)>) -> Vec<(String, Listener)> {
+    let mut listeners = Vec::with_capacity(names.len());
+    for (fd, (name, kind)) in (FIRST_LISTENER_FD..).zip(names) {
+        // SAFETY: the main process mapped one listening socket to each
+        // descriptor from FIRST_LISTENER_FD on, one per name, for this
+        // process alone; each is taken exactly once here.
+        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+        let listener = match kind {
+            SocketKind::Tcp => Listener::Tcp(owned.into()),
+            SocketKind::Unix => Listener::Unix(owned.into()),
+        };
+        listeners.push((name, listener));
+    }
+    listeners
+}
+
+async fn serve<S: Service>(ctx: Context, channel: UnixStream, logs: LogControl) -> i32 {
     channel
         .set_nonblocking(true)
         .expect("the channel can be made non-blocking");
@@ -98,7 +125,6 @@ async fn serve<S: Service>(
     let (mut sender, mut receiver) = protocol::split(channel);
     let mut signals =
         Signals::new([SIGTERM, SIGINT, SIGHUP]).expect("signal handlers can be installed");
-    let ctx = Context::new(identity.id, identity.generation, conf);
     let (commands, command_rx) = mpsc::unbounded_channel();
     let (reports, mut report_rx) = mpsc::unbounded_channel();
     let service_ctx = ctx.clone();
@@ -182,6 +208,6 @@ fn arm_exit_deadline(after: Duration) {
 fn exit_code(ending: Option<Ending>) -> i32 {
     match ending {
         Some(Ending::Stopped) => exit::OK,
-        Some(Ending::StartFailed) | None => exit::START_FAILED,
+        Some(Ending::StartFailed | Ending::Failed) | None => exit::START_FAILED,
     }
 }
