@@ -67,13 +67,26 @@ pub struct Running {
 impl Running {
     /// Starts `binary` with `args` and extra environment variables.
     pub fn start(binary: &Path, args: &[&str], env: &[(&str, &str)]) -> Running {
+        Running::start_in(binary, args, env, None)
+    }
+
+    /// Like [`Running::start`], in the working directory `dir`.
+    pub fn start_in(
+        binary: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        dir: Option<&Path>,
+    ) -> Running {
         become_subreaper();
         let mut command = Command::new(binary);
+        if let Some(dir) = dir {
+            command.current_dir(dir);
+        }
         command
             .args(args)
-            .envs(env.iter().copied())
             .env_remove("NOTIFY_SOCKET")
             .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -268,4 +281,195 @@ pub fn config_file(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
     let path = dir.path().join(name);
     std::fs::write(&path, text).expect("the config file is written");
     (dir, path)
+}
+
+/// A systemd notification socket opened by the test, as `NOTIFY_SOCKET`.
+pub struct NotifyListener {
+    socket: std::os::unix::net::UnixDatagram,
+    /// The value to put in `NOTIFY_SOCKET`.
+    pub name: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl NotifyListener {
+    /// Listens on an abstract socket name (`@...`).
+    pub fn abstract_name() -> NotifyListener {
+        use std::os::linux::net::SocketAddrExt;
+        let name = format!("service-runtime-test-{}-{}", std::process::id(), unique());
+        let address = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
+            .expect("an abstract address");
+        let socket = std::os::unix::net::UnixDatagram::bind_addr(&address).expect("bind");
+        NotifyListener {
+            socket,
+            name: format!("@{name}"),
+            _dir: None,
+        }
+    }
+
+    /// Listens on a filesystem path in a fresh temporary directory.
+    pub fn path() -> (NotifyListener, PathBuf) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("notify.sock");
+        let socket = std::os::unix::net::UnixDatagram::bind(&path).expect("bind");
+        let name = path.display().to_string();
+        (
+            NotifyListener {
+                socket,
+                name,
+                _dir: Some(dir),
+            },
+            path,
+        )
+    }
+
+    /// The next datagram, or `None` after `within`.
+    pub fn next(&self, within: Duration) -> Option<String> {
+        self.socket
+            .set_read_timeout(Some(within.max(Duration::from_millis(1))))
+            .ok()?;
+        let mut buffer = vec![0u8; 4096];
+        let length = self.socket.recv(&mut buffer).ok()?;
+        Some(String::from_utf8_lossy(&buffer[..length]).into_owned())
+    }
+
+    /// Reads datagrams until one contains `part`; returns it.
+    pub fn wait_for(&self, part: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        let mut seen = Vec::new();
+        while let Some(message) = self.next(deadline.saturating_duration_since(Instant::now())) {
+            if message.contains(part) {
+                return message;
+            }
+            seen.push(message);
+        }
+        panic!("no notification with {part:?}; got {seen:?}");
+    }
+}
+
+fn unique() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The port of the probe's `api` listener, from its start-up log.
+pub fn probe_port(service: &Running) -> u16 {
+    let line = service
+        .wait_for_lines(&["listening", "listener=\"api\""], 1)
+        .remove(0);
+    let address = line
+        .split("address=")
+        .nth(1)
+        .expect("the address is logged");
+    let port = address.trim().rsplit(':').next().expect("a port");
+    port.parse().expect("a port number")
+}
+
+/// Minimal HTTP/1.1 over a plain TCP stream, for precise control of the
+/// connection in tests.
+pub mod http {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    /// A response: status, headers (lower-case names) and body.
+    #[derive(Debug)]
+    pub struct Response {
+        /// The status code.
+        pub status: u16,
+        /// Header names in lower case, with their values.
+        pub headers: Vec<(String, String)>,
+        /// The body as text.
+        pub body: String,
+    }
+
+    impl Response {
+        /// A header's value.
+        pub fn header(&self, name: &str) -> Option<&str> {
+            self.headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        }
+    }
+
+    /// A keep-alive connection.
+    pub struct Connection {
+        reader: BufReader<TcpStream>,
+    }
+
+    impl Connection {
+        /// Connects to `127.0.0.1:port`.
+        pub fn open(port: u16) -> std::io::Result<Connection> {
+            let stream = TcpStream::connect(("127.0.0.1", port))?;
+            stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+            Ok(Connection {
+                reader: BufReader::new(stream),
+            })
+        }
+
+        /// Sends `GET path` and reads the whole response.
+        pub fn get(&mut self, path: &str) -> std::io::Result<Response> {
+            let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+            self.reader.get_mut().write_all(request.as_bytes())?;
+            self.read_response()
+        }
+
+        fn read_response(&mut self) -> std::io::Result<Response> {
+            let mut line = String::new();
+            if self.reader.read_line(&mut line)? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            let status = line
+                .split(' ')
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| std::io::Error::other(format!("bad status line {line:?}")))?;
+            let mut headers = Vec::new();
+            loop {
+                line.clear();
+                self.reader.read_line(&mut line)?;
+                let trimmed = line.trim_end();
+                if trimmed.is_empty() {
+                    break;
+                }
+                if let Some((name, value)) = trimmed.split_once(':') {
+                    headers.push((name.to_ascii_lowercase(), value.trim().to_string()));
+                }
+            }
+            let length = headers
+                .iter()
+                .find(|(n, _)| n == "content-length")
+                .and_then(|(_, v)| v.parse::<usize>().ok())
+                .unwrap_or(0);
+            let mut body = vec![0; length];
+            self.reader.read_exact(&mut body)?;
+            Ok(Response {
+                status,
+                headers,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            })
+        }
+
+        /// Whether the server closed the connection (reads end of stream).
+        pub fn is_closed_by_peer(&mut self) -> bool {
+            let mut byte = [0u8; 1];
+            matches!(self.reader.read(&mut byte), Ok(0) | Err(_))
+        }
+    }
+
+    /// One request on a new connection.
+    pub fn get(port: u16, path: &str) -> std::io::Result<Response> {
+        Connection::open(port)?.get(path)
+    }
+}
+
+/// The events the probe recorded, one JSON object per line.
+pub fn events(path: &Path) -> Vec<serde_json::Value> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
 }

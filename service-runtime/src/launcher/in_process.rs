@@ -2,7 +2,9 @@
 //!
 //! Signals: SIGTERM and a first SIGINT stop gracefully within
 //! `graceful_shutdown_timeout`; a second SIGINT exits at once; SIGHUP
-//! reloads the configuration.
+//! reloads the configuration (`reload` stops the service and starts a new
+//! instance with the new configuration, `mutate` applies the mutable
+//! options in place and calls `reset`); SIGUSR1 reopens the log file.
 
 use std::time::Duration;
 
@@ -10,10 +12,12 @@ use futures::StreamExt;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook_tokio::Signals;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use super::Setup;
 use super::service_loop::{self, Command, Ending, Report};
-use crate::config::{ReloadMethod, reload};
+use crate::config::{Conf, ReloadMethod, reload};
 use crate::exit;
 use crate::options::ServiceOpts;
 use crate::service::{Context, Service};
@@ -24,76 +28,162 @@ pub(crate) fn run<S: Service>(setup: Setup) -> i32 {
         .enable_all()
         .build()
         .expect("the tokio runtime starts");
-    runtime.block_on(serve::<S>(setup))
+    runtime.block_on(Host::<S>::new(setup).serve())
 }
 
-async fn serve<S: Service>(setup: Setup) -> i32 {
-    let mut signals =
-        Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1]).expect("signal handlers can be installed");
-    let mut setup = setup;
-    let listeners = std::mem::take(&mut setup.listeners);
-    let listeners = listeners
-        .into_iter()
-        .map(|b| (b.name, b.listener))
-        .collect();
-    let ctx = Context::new(0, 0, setup.conf.clone()).with_listeners(listeners, setup.tls.clone());
-    let (commands, receiver) = mpsc::unbounded_channel();
-    let (reports, mut report_rx) = mpsc::unbounded_channel();
-    let service_ctx = ctx.clone();
-    let mut instance = tokio::spawn(async move {
-        service_loop::run::<S>(service_ctx, receiver, |report| {
-            let _ = reports.send(report);
-        })
-        .await
-    });
-    let mut state = State {
-        setup,
-        commands,
-        stopping: None,
-    };
-    loop {
-        let deadline = state.deadline();
-        tokio::select! {
-            ending = &mut instance => return state.exit_code(ending.ok()),
-            Some(report) = report_rx.recv() => state.on_report(report),
-            Some(signal) = signals.next() => {
-                if let Some(code) = state.on_signal(signal) {
-                    return code;
-                }
-            }
-            () = sleep_until(deadline) => {
-                tracing::error!(
-                    service = S::NAME,
-                    "the service did not stop within graceful_shutdown_timeout; exiting"
-                );
-                return exit::STOP_TIMED_OUT;
-            }
+/// One running instance of the service, and how to talk to it.
+struct Instance {
+    commands: mpsc::UnboundedSender<Command>,
+    task: JoinHandle<Ending>,
+}
+
+/// Why the host is waiting for the instance to end.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    /// Running normally.
+    Serve,
+    /// Stopping for good, by this deadline if any.
+    Shutdown(Option<Instant>),
+    /// Stopping to start a new instance with a reloaded configuration.
+    Restart,
+}
+
+struct Host<S> {
+    setup: Setup,
+    generation: u64,
+    purpose: Purpose,
+    reports: mpsc::UnboundedSender<Report>,
+    report_rx: mpsc::UnboundedReceiver<Report>,
+    watchdog_at: Option<Instant>,
+    ready: bool,
+    _service: std::marker::PhantomData<fn() -> S>,
+}
+
+impl<S: Service> Host<S> {
+    fn new(setup: Setup) -> Self {
+        let (reports, report_rx) = mpsc::unbounded_channel();
+        let watchdog_at = setup.notifier.watchdog_interval().map(|_| Instant::now());
+        Host {
+            setup,
+            generation: 0,
+            purpose: Purpose::Serve,
+            reports,
+            report_rx,
+            watchdog_at,
+            ready: false,
+            _service: std::marker::PhantomData,
         }
     }
-}
 
-struct State {
-    setup: Setup,
-    commands: mpsc::UnboundedSender<Command>,
-    stopping: Option<Option<tokio::time::Instant>>,
-}
-
-impl State {
     fn opts(&self) -> ServiceOpts {
         self.setup.conf.group::<ServiceOpts>().clone()
     }
 
-    fn deadline(&self) -> Option<tokio::time::Instant> {
-        self.stopping.flatten()
+    /// Starts an instance with the current configuration and duplicates of
+    /// the listening sockets, which this process keeps for the next one.
+    fn start_instance(&mut self) -> Instance {
+        let listeners = self
+            .setup
+            .listeners
+            .iter()
+            .filter_map(|bound| Some((bound.name.clone(), bound.listener.try_clone().ok()?)))
+            .collect();
+        let ctx = Context::new(0, self.generation, self.setup.conf.clone())
+            .with_listeners(listeners, self.setup.tls.clone());
+        let (commands, receiver) = mpsc::unbounded_channel();
+        let reports = self.reports.clone();
+        let task = tokio::spawn(async move {
+            service_loop::run::<S>(ctx, receiver, move |report| {
+                let _ = reports.send(report);
+            })
+            .await
+        });
+        Instance { commands, task }
+    }
+
+    async fn serve(mut self) -> i32 {
+        let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1])
+            .expect("signal handlers can be installed");
+        let mut instance = self.start_instance();
+        loop {
+            let timer = self.next_timer();
+            tokio::select! {
+                ending = &mut instance.task => {
+                    let ending = ending.unwrap_or(Ending::Failed);
+                    match self.after_instance(ending) {
+                        Some(next) => instance = next,
+                        None => return exit_code(ending),
+                    }
+                }
+                Some(report) = self.report_rx.recv() => self.on_report(report),
+                Some(signal) = signals.next() => {
+                    if let Some(code) = self.on_signal(signal, &instance) {
+                        return code;
+                    }
+                }
+                () = sleep_until(timer) => {
+                    if let Some(code) = self.on_timer() {
+                        return code;
+                    }
+                }
+            }
+        }
+    }
+
+    /// What follows the end of an instance: a new one after a reload, or
+    /// nothing (the process exits).
+    fn after_instance(&mut self, ending: Ending) -> Option<Instance> {
+        if self.purpose == Purpose::Restart && ending == Ending::Stopped {
+            self.purpose = Purpose::Serve;
+            self.generation += 1;
+            return Some(self.start_instance());
+        }
+        tracing::info!(service = S::NAME, "service ended");
+        None
+    }
+
+    fn next_timer(&self) -> Option<Instant> {
+        let deadline = match self.purpose {
+            Purpose::Shutdown(deadline) => deadline,
+            Purpose::Serve | Purpose::Restart => None,
+        };
+        [deadline, self.watchdog_at].into_iter().flatten().min()
+    }
+
+    fn on_timer(&mut self) -> Option<i32> {
+        let now = Instant::now();
+        if let Purpose::Shutdown(Some(deadline)) = self.purpose {
+            if deadline <= now {
+                tracing::error!(
+                    service = S::NAME,
+                    timeout_seconds = self.opts().graceful_shutdown_timeout,
+                    "the service did not stop within graceful_shutdown_timeout; exiting"
+                );
+                return Some(exit::STOP_TIMED_OUT);
+            }
+        }
+        if let Some(interval) = self.setup.notifier.watchdog_interval() {
+            if self.watchdog_at.is_some_and(|at| at <= now) {
+                if self.ready && self.purpose == Purpose::Serve {
+                    self.setup.notifier.watchdog();
+                }
+                self.watchdog_at = Some(now + interval / 2);
+            }
+        }
+        None
     }
 
     fn on_report(&mut self, report: Report) {
         match report {
             Report::Ready => {
+                self.ready = true;
                 self.setup.notifier.ready();
-                self.setup.notifier.status("running in the main process");
+                self.setup
+                    .notifier
+                    .status("1 worker running, in the main process");
             }
             Report::StartFailed(error) => {
+                self.ready = false;
                 self.setup
                     .notifier
                     .status(&format!("failed to start: {error}"));
@@ -101,96 +191,114 @@ impl State {
         }
     }
 
-    fn on_signal(&mut self, signal: i32) -> Option<i32> {
+    fn on_signal(&mut self, signal: i32, instance: &Instance) -> Option<i32> {
+        let stopping = matches!(self.purpose, Purpose::Shutdown(_));
         match signal {
-            SIGTERM | SIGINT if self.stopping.is_none() => {
+            SIGTERM | SIGINT if !stopping => {
                 let name = if signal == SIGTERM {
                     "SIGTERM"
                 } else {
                     "SIGINT"
                 };
                 tracing::info!(signal = name, "stopping gracefully");
-                self.begin_stop();
-                None
+                self.begin_shutdown(instance);
             }
             SIGINT => {
                 tracing::warn!(signal = "SIGINT", "second interrupt: exiting at once");
-                Some(exit::INTERRUPTED)
+                return Some(exit::INTERRUPTED);
             }
-            SIGTERM => {
-                tracing::info!(signal = "SIGTERM", "already stopping");
-                None
+            SIGTERM => tracing::info!(signal = "SIGTERM", "already stopping"),
+            SIGHUP if stopping => tracing::info!(signal = "SIGHUP", "stopping; reload ignored"),
+            SIGHUP if !super::terminal::is_daemon() => {
+                tracing::info!(
+                    signal = "SIGHUP",
+                    "the terminal hung up; stopping gracefully"
+                );
+                self.begin_shutdown(instance);
             }
-            SIGHUP => {
-                self.reload();
-                None
-            }
+            SIGHUP => self.reload(instance),
             _ => {
                 if let Err(error) = self.setup.logs.reopen() {
                     tracing::error!(%error, "could not reopen the log file");
                 }
-                None
             }
         }
+        None
     }
 
-    fn begin_stop(&mut self) {
+    fn begin_shutdown(&mut self, instance: &Instance) {
         self.setup.notifier.stopping();
+        self.setup.listeners.clear();
         let timeout = self.opts().graceful_shutdown_timeout;
-        let deadline =
-            (timeout > 0).then(|| tokio::time::Instant::now() + Duration::from_secs(timeout));
-        self.stopping = Some(deadline);
-        let budget = deadline.map(|d| d.saturating_duration_since(tokio::time::Instant::now()));
-        let _ = self.commands.send(Command::Stop {
+        let deadline = (timeout > 0).then(|| Instant::now() + Duration::from_secs(timeout));
+        self.purpose = Purpose::Shutdown(deadline);
+        let budget = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let _ = instance.commands.send(Command::Stop {
             graceful: true,
             budget,
         });
     }
 
-    fn reload(&mut self) {
-        if self.stopping.is_some() {
-            tracing::info!(signal = "SIGHUP", "stopping; reload ignored");
+    fn reload(&mut self, instance: &Instance) {
+        if self.purpose == Purpose::Restart {
+            tracing::info!(signal = "SIGHUP", "a reload is in progress; ignored");
             return;
         }
         self.setup.notifier.reloading();
         let method = ReloadMethod::from_option(&self.opts().restart_method);
-        let result = reload(
+        match reload(
             &self.setup.registry,
             &self.setup.load,
             &self.setup.conf,
             method,
-        );
-        match result {
+        ) {
             Ok(reloaded) => {
                 for warning in &reloaded.warnings {
                     tracing::warn!("{warning}");
                 }
                 for option in &reloaded.needs_restart {
-                    tracing::warn!(option = %option, "option changed but needs a restart");
+                    tracing::warn!(option = %option, "option changed but is not mutable; restart to apply it");
                 }
                 tracing::info!(changed = ?reloaded.changed, "configuration reloaded");
-                self.setup.conf = reloaded.conf.clone();
-                self.setup.logs.set_debug(self.opts().debug);
-                let _ = self.commands.send(Command::Apply(reloaded.conf));
+                self.apply(reloaded.conf, method, instance);
             }
             Err(errors) => {
                 for error in &errors.0 {
                     tracing::error!(%error, "reload rejected; the running configuration stays");
                 }
+                self.setup.notifier.ready();
             }
         }
-        self.setup.notifier.ready();
     }
 
-    fn exit_code(&self, ending: Option<Ending>) -> i32 {
-        match ending {
-            Some(Ending::Stopped) => exit::OK,
-            Some(Ending::StartFailed | Ending::Failed) | None => exit::START_FAILED,
+    fn apply(&mut self, conf: Conf, method: ReloadMethod, instance: &Instance) {
+        self.setup.conf = conf.clone();
+        self.setup.logs.set_debug(self.opts().debug);
+        match method {
+            ReloadMethod::Mutate => {
+                let _ = instance.commands.send(Command::Apply(conf));
+                self.setup.notifier.ready();
+            }
+            ReloadMethod::Reload => {
+                self.purpose = Purpose::Restart;
+                self.ready = false;
+                let _ = instance.commands.send(Command::Stop {
+                    graceful: true,
+                    budget: None,
+                });
+            }
         }
     }
 }
 
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+fn exit_code(ending: Ending) -> i32 {
+    match ending {
+        Ending::Stopped => exit::OK,
+        Ending::StartFailed | Ending::Failed => exit::START_FAILED,
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,

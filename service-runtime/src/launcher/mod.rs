@@ -14,6 +14,7 @@ mod protocol;
 mod restart;
 mod service_loop;
 mod supervisor;
+mod terminal;
 mod worker;
 
 use std::sync::Arc;

@@ -112,6 +112,7 @@ struct Supervisor {
     gave_up: bool,
     rollout: Option<Rollout>,
     reload_pending: bool,
+    watchdog_at: Option<Instant>,
     policy: RestartPolicy,
     events: mpsc::UnboundedSender<Event>,
     event_rx: mpsc::UnboundedReceiver<Event>,
@@ -136,6 +137,7 @@ impl Supervisor {
             gave_up: false,
             rollout: None,
             reload_pending: false,
+            watchdog_at: None,
             policy,
             events,
             event_rx,
@@ -205,7 +207,32 @@ impl Supervisor {
             Phase::Stopping { deadline } => deadline,
             Phase::Running => None,
         };
-        [respawn, deadline].into_iter().flatten().min()
+        [respawn, deadline, self.watchdog_at]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Every slot has a worker that reported ready: what the systemd
+    /// watchdog vouches for.
+    fn healthy(&self) -> bool {
+        matches!(self.phase, Phase::Running)
+            && self.slots.iter().all(|slot| {
+                slot.current
+                    .iter()
+                    .chain(slot.retiring.iter())
+                    .any(|w| w.ready && !w.stopping)
+            })
+    }
+
+    fn ping_watchdog(&mut self, now: Instant) {
+        let Some(interval) = self.setup.notifier.watchdog_interval() else {
+            return;
+        };
+        if self.healthy() {
+            self.setup.notifier.watchdog();
+        }
+        self.watchdog_at = Some(now + interval / 2);
     }
 
     /// Starts a worker for `index`. The new worker becomes the slot's
@@ -325,6 +352,22 @@ impl Supervisor {
         self.check_all_ready();
     }
 
+    /// Tells systemd how many workers serve.
+    fn report_status(&self) {
+        let serving = self
+            .slots
+            .iter()
+            .filter(|slot| {
+                slot.current
+                    .iter()
+                    .chain(slot.retiring.iter())
+                    .any(|w| w.ready)
+            })
+            .count();
+        let status = format!("{serving} of {} workers running", self.slots.len());
+        self.setup.notifier.status(&status);
+    }
+
     fn check_all_ready(&mut self) {
         let all_ready = self
             .slots
@@ -398,6 +441,7 @@ impl Supervisor {
         if worker.stopping || !matches!(self.phase, Phase::Running) {
             return;
         }
+        self.report_status();
         if self
             .rollout
             .as_ref()
@@ -437,6 +481,9 @@ impl Supervisor {
 
     fn on_timer(&mut self) {
         let now = Instant::now();
+        if self.watchdog_at.is_some_and(|at| at <= now) {
+            self.ping_watchdog(now);
+        }
         if let Phase::Stopping {
             deadline: Some(deadline),
         } = self.phase
@@ -475,6 +522,13 @@ impl Supervisor {
             }
             (SIGTERM, Phase::Stopping { .. }) => {
                 tracing::info!(signal = "SIGTERM", "already stopping");
+            }
+            (SIGHUP, Phase::Running) if !super::terminal::is_daemon() => {
+                tracing::info!(
+                    signal = "SIGHUP",
+                    "the terminal hung up; stopping gracefully"
+                );
+                self.begin_stop(true);
             }
             (SIGHUP, Phase::Running) => self.request_reload(),
             (SIGHUP, Phase::Stopping { .. }) => tracing::info!("stopping; reload ignored"),

@@ -1,0 +1,431 @@
+//! Supervision and signals with real processes: crash loops, repeated
+//! signals, stuck workers, dead workers and in-place reloads.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use integration_tests::http::{self, Connection};
+use integration_tests::{
+    Running, config_file, events, example, is_running, probe_port, reap, send_signal,
+};
+
+fn probe(config: &Path, extra: &[&str]) -> Running {
+    let mut args = vec!["--config-file", config.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    Running::start(&example("probe"), &args, &[])
+}
+
+/// CPU time (user + system) of a process, in clock ticks.
+fn cpu_ticks(pid: i32) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = text[text.rfind(')').unwrap() + 2..].split(' ').collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// The pids that answer `/ping` over new connections, until `count` are
+/// seen.
+fn answering_pids(port: u16, count: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen: Vec<String> = Vec::new();
+    while seen.len() < count && Instant::now() < deadline {
+        let Ok(response) = http::get(port, "/ping") else {
+            continue;
+        };
+        if !seen.contains(&response.body) {
+            seen.push(response.body);
+        }
+    }
+    seen.sort();
+    seen
+}
+
+fn events_of(path: &Path, event: &str) -> Vec<serde_json::Value> {
+    events(path)
+        .into_iter()
+        .filter(|e| e["event"] == event)
+        .collect()
+}
+
+/// B01: workers that always crash are restarted at a bounded rate, each
+/// failure is logged, and SIGTERM still stops everything at once.
+#[test]
+fn a_crash_loop_is_throttled_and_sigterm_still_works() {
+    let (_dir, conf) = config_file("p.conf", "[probe]\ncrash_on_start = true\n");
+    let mut service = probe(&conf, &["--workers", "3"]);
+    std::thread::sleep(Duration::from_secs(10));
+    let forks = service.lines_with(&["worker started"]).len();
+    assert!(
+        (6..=35).contains(&forks),
+        "{forks} workers started in 10 s:\n{}",
+        service.log()
+    );
+    let exits = service.lines_with(&["worker exited with status 1"]).len();
+    assert!(
+        exits + 3 >= forks,
+        "each failure is logged: {exits} exits, {forks} starts"
+    );
+    assert!(
+        !service.lines_with(&["restart delayed"]).is_empty(),
+        "the back-off is visible"
+    );
+
+    let workers = service.worker_pids();
+    let signalled = Instant::now();
+    service.signal(libc::SIGTERM);
+    service.wait_exit();
+    assert!(
+        signalled.elapsed() < Duration::from_secs(2),
+        "stopped within 2 s"
+    );
+    for pid in workers {
+        assert!(
+            reap(pid, Duration::from_secs(1)),
+            "worker {pid} left behind"
+        );
+    }
+}
+
+/// B01: a service whose start hook fails exits with status 1 and the
+/// error in its log, in the main process and with workers.
+#[test]
+fn a_start_failure_exits_with_the_error_instead_of_hanging() {
+    let (_dir, conf) = config_file("p.conf", "[probe]\nfail_start = true\n");
+    for workers in ["1", "2"] {
+        let mut service = probe(&conf, &["--workers", workers]);
+        let started = Instant::now();
+        assert_eq!(service.wait_exit_code(), 1, "log:\n{}", service.log());
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(
+            !service.lines_with(&["fail_start is set"]).is_empty(),
+            "{}",
+            service.log()
+        );
+    }
+}
+
+/// B03: SIGHUPs in quick succession are coalesced; the service ends up on
+/// the configuration of the last one.
+#[test]
+fn repeated_sighups_reload_and_never_kill() {
+    let (dir, conf) = config_file("p.conf", "[probe]\ntick_spacing = 1\n");
+    let service = probe(&conf, &["--workers", "2"]);
+    let port = probe_port(&service);
+    service.wait_for_lines(&["all workers ready"], 1);
+
+    let write = |spacing: u32| {
+        let text = format!("[probe]\ntick_spacing = {spacing}\n");
+        std::fs::write(dir.path().join("p.conf"), text).unwrap();
+    };
+    write(2);
+    service.signal(libc::SIGHUP);
+    std::thread::sleep(Duration::from_millis(50));
+    write(3);
+    service.signal(libc::SIGHUP);
+    std::thread::sleep(Duration::from_secs(1));
+    write(4);
+    service.signal(libc::SIGHUP);
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let values: Vec<String> = (0..10)
+            .filter_map(|_| http::get(port, "/conf?name=probe.tick_spacing").ok())
+            .map(|response| response.body)
+            .collect();
+        let settled = values.len() == 10 && values.iter().all(|v| v == "4.0");
+        if settled && service.worker_pids().len() == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not settled: {values:?}\n{}",
+            service.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(is_running(service.pid()), "the main process survived");
+    assert_eq!(
+        answering_pids(port, 2).len(),
+        2,
+        "exactly two workers answer"
+    );
+    assert_eq!(service.worker_pids().len(), 2);
+}
+
+/// B03: two SIGTERMs run one shutdown: each stop hook runs once.
+#[test]
+fn a_second_sigterm_does_not_run_the_cleanup_twice() {
+    let (dir, conf) = config_file("p.conf", "");
+    let events_file = dir.path().join("events");
+    let text = format!("[probe]\nevents_file = {}\n", events_file.display());
+    std::fs::write(&conf, text).unwrap();
+    let mut service = probe(&conf, &["--workers", "2"]);
+    service.wait_for_lines(&["all workers ready"], 1);
+    let workers = service.worker_pids();
+
+    service.signal(libc::SIGTERM);
+    std::thread::sleep(Duration::from_millis(10));
+    service.signal(libc::SIGTERM);
+    assert_eq!(service.wait_exit_code(), 0, "log:\n{}", service.log());
+    let stops = events_of(&events_file, "stop");
+    let mut stopped: Vec<i64> = stops.iter().map(|e| e["pid"].as_i64().unwrap()).collect();
+    stopped.sort_unstable();
+    let mut expected: Vec<i64> = workers.iter().map(|&p| i64::from(p)).collect();
+    expected.sort_unstable();
+    assert_eq!(stopped, expected, "one stop per worker");
+    assert!(service.lines_with(&["panicked"]).is_empty());
+}
+
+/// B03: SIGINT during a graceful stop ends the process at once.
+#[test]
+fn sigint_during_a_graceful_stop_exits_at_once() {
+    let (_dir, conf) = config_file("p.conf", "[DEFAULT]\ngraceful_shutdown_timeout = 30\n");
+    let mut service = probe(&conf, &["--workers", "2"]);
+    let port = probe_port(&service);
+    service.wait_for_lines(&["all workers ready"], 1);
+    let slow = std::thread::spawn(move || http::get(port, "/sleep?s=5"));
+    std::thread::sleep(Duration::from_millis(300));
+    let workers = service.worker_pids();
+
+    service.signal(libc::SIGTERM);
+    std::thread::sleep(Duration::from_millis(200));
+    let interrupted = Instant::now();
+    service.signal(libc::SIGINT);
+    assert_eq!(service.wait_exit_code(), 130, "log:\n{}", service.log());
+    assert!(
+        interrupted.elapsed() < Duration::from_secs(1),
+        "gone within 1 s of SIGINT"
+    );
+    for pid in workers {
+        assert!(
+            reap(pid, Duration::from_secs(1)),
+            "worker {pid} left behind"
+        );
+    }
+    let _ = slow.join();
+}
+
+/// B05: a request that outlasts `graceful_shutdown_timeout` does not keep
+/// the service alive: the worker is killed and the exit code says so.
+#[test]
+fn a_stuck_request_is_cut_at_the_graceful_timeout() {
+    let (_dir, conf) = config_file("p.conf", "[DEFAULT]\ngraceful_shutdown_timeout = 3\n");
+    let mut service = probe(&conf, &["--workers", "2"]);
+    let port = probe_port(&service);
+    service.wait_for_lines(&["all workers ready"], 1);
+    let slow = std::thread::spawn(move || http::get(port, "/sleep?s=30"));
+    std::thread::sleep(Duration::from_secs(1));
+
+    let signalled = Instant::now();
+    service.signal(libc::SIGTERM);
+    assert_eq!(service.wait_exit_code(), 3, "log:\n{}", service.log());
+    let took = signalled.elapsed();
+    assert!(
+        took >= Duration::from_secs(3) && took < Duration::from_secs(5),
+        "took {took:?}"
+    );
+    assert!(
+        !service
+            .lines_with(&["did not stop within graceful_shutdown_timeout"])
+            .is_empty()
+    );
+    assert!(
+        slow.join().unwrap().is_err(),
+        "the slow client sees the connection close"
+    );
+}
+
+/// B05: a stop hook that blocks is cut at the graceful timeout too.
+#[test]
+fn a_blocking_stop_hook_is_cut_at_the_graceful_timeout() {
+    let text = "[DEFAULT]\ngraceful_shutdown_timeout = 3\n[probe]\nstop_delay = 30\n";
+    let (_dir, conf) = config_file("p.conf", text);
+    let mut service = probe(&conf, &["--workers", "2"]);
+    service.wait_for_lines(&["all workers ready"], 1);
+    let workers = service.worker_pids();
+    let signalled = Instant::now();
+    service.signal(libc::SIGTERM);
+    assert_eq!(service.wait_exit_code(), 3, "log:\n{}", service.log());
+    assert!(signalled.elapsed() < Duration::from_secs(5));
+    for pid in workers {
+        assert!(
+            reap(pid, Duration::from_secs(1)),
+            "worker {pid} left behind"
+        );
+    }
+}
+
+/// B05: with `graceful_shutdown_timeout = 0` the service waits for the
+/// request, then exits by itself.
+#[test]
+fn a_zero_graceful_timeout_waits_for_in_flight_requests() {
+    let (_dir, conf) = config_file("p.conf", "[DEFAULT]\ngraceful_shutdown_timeout = 0\n");
+    let mut service = probe(&conf, &["--workers", "2"]);
+    let port = probe_port(&service);
+    service.wait_for_lines(&["all workers ready"], 1);
+    let slow = std::thread::spawn(move || http::get(port, "/sleep?s=6"));
+    std::thread::sleep(Duration::from_millis(500));
+    service.signal(libc::SIGTERM);
+    let response = slow.join().unwrap().expect("the request completes");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body, "slept 6");
+    assert_eq!(service.wait_exit_code(), 0, "log:\n{}", service.log());
+}
+
+/// B08: a killed worker is replaced within 2 s; a worker that fails runs
+/// its stop hook and is replaced; the idle parent uses almost no CPU.
+#[test]
+fn dead_workers_are_replaced_and_the_idle_parent_sleeps() {
+    let (dir, conf) = config_file("p.conf", "");
+    let events_file = dir.path().join("events");
+    let text = format!("[probe]\nevents_file = {}\n", events_file.display());
+    std::fs::write(&conf, text).unwrap();
+    let service = probe(&conf, &["--workers", "3"]);
+    let port = probe_port(&service);
+    service.wait_for_lines(&["all workers ready"], 1);
+
+    let before = service.worker_pids();
+    send_signal(before[0], libc::SIGKILL);
+    let killed = Instant::now();
+    service.wait_for_lines(&["worker ready"], 4);
+    assert!(
+        killed.elapsed() < Duration::from_secs(2),
+        "replaced within 2 s"
+    );
+    assert_eq!(service.worker_pids().len(), 3);
+
+    assert_eq!(http::get(port, "/fail").unwrap().status, 200);
+    service.wait_for_lines(&["worker exited with status 1"], 1);
+    service.wait_for_lines(&["worker ready"], 5);
+    let stops = events_of(&events_file, "stop");
+    assert_eq!(
+        stops.len(),
+        1,
+        "the failing worker ran its stop hook: {stops:?}"
+    );
+    assert_eq!(service.worker_pids().len(), 3);
+
+    let parent = service.pid();
+    let start = cpu_ticks(parent);
+    std::thread::sleep(Duration::from_secs(5));
+    let used = cpu_ticks(parent) - start;
+    assert!(
+        used < 5,
+        "the idle parent used {used} ticks in 5 s (1 % is 5)"
+    );
+}
+
+/// B08: no worker is started after SIGTERM, even when one dies then.
+#[test]
+fn no_worker_is_started_while_stopping() {
+    let (_dir, conf) = config_file("p.conf", "[probe]\nstop_delay = 1\n");
+    let mut service = probe(&conf, &["--workers", "3"]);
+    service.wait_for_lines(&["all workers ready"], 1);
+    let workers = service.worker_pids();
+    let started = service.lines_with(&["worker started"]).len();
+
+    service.signal(libc::SIGTERM);
+    std::thread::sleep(Duration::from_millis(100));
+    send_signal(workers[0], libc::SIGKILL);
+    assert_eq!(service.wait_exit_code(), 0, "log:\n{}", service.log());
+    assert_eq!(
+        service.lines_with(&["worker started"]).len(),
+        started,
+        "no new worker"
+    );
+    for pid in workers {
+        assert!(
+            reap(pid, Duration::from_secs(1)),
+            "worker {pid} left behind"
+        );
+    }
+}
+
+/// B19: in `mutate` mode SIGHUP changes mutable options in place: same
+/// workers, same connections, no stop hooks, and a warning for immutable
+/// changes.
+#[test]
+fn mutate_reload_changes_options_in_place() {
+    let (dir, conf) = config_file("p.conf", "");
+    let events_file = dir.path().join("events");
+    let base = format!(
+        "[DEFAULT]\nrestart_method = mutate\ndebug = false\nbind_port = 0\n\
+         [probe]\nevents_file = {}\n",
+        events_file.display()
+    );
+    std::fs::write(&conf, &base).unwrap();
+    let service = probe(&conf, &["--workers", "2"]);
+    let port = probe_port(&service);
+    service.wait_for_lines(&["all workers ready"], 1);
+    let workers = service.worker_pids();
+    let mut held = Connection::open(port).unwrap();
+    assert_eq!(held.get("/ping").unwrap().status, 200);
+
+    let changed = base
+        .replace("debug = false", "debug = true")
+        .replace("bind_port = 0", "bind_port = 1");
+    std::fs::write(&conf, changed).unwrap();
+    service.signal(libc::SIGHUP);
+    service.wait_for_lines(&["configuration applied"], 2);
+
+    assert_eq!(service.worker_pids(), workers, "the same workers");
+    assert_eq!(
+        held.get("/ping").unwrap().status,
+        200,
+        "the held connection still works"
+    );
+    for _ in 0..10 {
+        assert_eq!(http::get(port, "/conf?name=debug").unwrap().body, "true");
+        assert_eq!(http::get(port, "/conf?name=bind_port").unwrap().body, "0");
+    }
+    let warnings = service.lines_with(&["DEFAULT.bind_port", "not mutable"]);
+    assert_eq!(
+        warnings.len(),
+        1,
+        "one warning names bind_port:\n{}",
+        service.log()
+    );
+    assert!(
+        events_of(&events_file, "stop").is_empty(),
+        "no stop hook ran"
+    );
+}
+
+/// B19 contrast: in `reload` mode every worker is replaced, each new one
+/// ready before its predecessor is told to stop.
+#[test]
+fn reload_replaces_workers_one_at_a_time() {
+    let (dir, conf) = config_file("p.conf", "");
+    let events_file = dir.path().join("events");
+    let text = format!("[probe]\nevents_file = {}\n", events_file.display());
+    std::fs::write(&conf, text).unwrap();
+    let service = probe(&conf, &["--workers", "2"]);
+    service.wait_for_lines(&["all workers ready"], 1);
+    let old = service.worker_pids();
+
+    service.signal(libc::SIGHUP);
+    service.wait_for_lines(&["reload finished"], 1);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while service.worker_pids().iter().any(|p| old.contains(p)) {
+        assert!(Instant::now() < deadline, "old workers still running");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let new = service.worker_pids();
+    assert_eq!(new.len(), 2);
+    let all = events(&events_file);
+    let time_of = |event: &str, pid: i32| {
+        all.iter()
+            .find(|e| e["event"] == event && e["pid"] == i64::from(pid))
+            .and_then(|e| e["t"].as_f64())
+            .unwrap_or_else(|| panic!("no {event} event of {pid}: {all:?}"))
+    };
+    let mut starts: Vec<f64> = new.iter().map(|&p| time_of("start", p)).collect();
+    let mut stops: Vec<f64> = old.iter().map(|&p| time_of("stop", p)).collect();
+    starts.sort_by(f64::total_cmp);
+    stops.sort_by(f64::total_cmp);
+    for (start, stop) in starts.iter().zip(&stops) {
+        assert!(
+            start < stop,
+            "a replacement started ({start}) before its predecessor stopped ({stop})"
+        );
+    }
+}
