@@ -65,6 +65,11 @@ pub struct ProbeOpts {
     #[opt(default = 0.0, min = 0.0)]
     pub stop_delay: f64,
 
+    /// How the `flaky` periodic task fails on every run: `none`, `error`
+    /// (it returns an error) or `panic`.
+    #[opt(default = "none", choices = ["none", "error", "panic"])]
+    pub failing_task: String,
+
     /// File that receives one JSON line per start, tick and stop.
     pub events_file: Option<PathBuf>,
 
@@ -119,6 +124,17 @@ impl Probe {
         let cost = ctx.conf().group::<ProbeOpts>().tick_cost;
         if cost > 0.0 {
             tokio::time::sleep(Duration::from_secs_f64(cost)).await;
+        }
+    }
+
+    /// Fails the way `failing_task` says, to show that one failing task
+    /// neither stops the others nor itself.
+    #[periodic(spacing = 1, run_immediately)]
+    async fn flaky(&mut self, ctx: &Context) -> anyhow::Result<()> {
+        match ctx.conf().group::<ProbeOpts>().failing_task.as_str() {
+            "error" => anyhow::bail!("flaky failed on purpose"),
+            "panic" => panic!("flaky panicked on purpose"),
+            _ => Ok(()),
         }
     }
 

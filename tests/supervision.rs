@@ -429,3 +429,33 @@ fn reload_replaces_workers_one_at_a_time() {
         );
     }
 }
+
+/// B10: a periodic task that fails on every run, by error or by panic,
+/// stops neither the other tasks nor itself, nor the worker.
+#[test]
+fn a_failing_periodic_task_does_not_stop_the_others() {
+    for failure in ["error", "panic"] {
+        let (dir, conf) = config_file("p.conf", "");
+        let events_file = dir.path().join("events");
+        let text = format!(
+            "[probe]\nfailing_task = {failure}\ntick_spacing = 1\nevents_file = {}\n",
+            events_file.display()
+        );
+        std::fs::write(&conf, text).unwrap();
+        let service = probe(&conf, &["--workers", "1"]);
+        let port = probe_port(&service);
+        service.wait_for_lines(&["service started"], 1);
+        std::thread::sleep(Duration::from_secs(6));
+
+        let ticks = events_of(&events_file, "tick").len();
+        assert!(ticks >= 5, "{failure}: only {ticks} ticks in 6 s");
+        let failures = service.lines_with(&["periodic task", "flaky"]).len();
+        assert!(
+            failures >= 5,
+            "{failure}: {failures} logged failures:\n{}",
+            service.log()
+        );
+        assert!(is_running(service.pid()));
+        assert_eq!(http::get(port, "/ping").unwrap().status, 200);
+    }
+}

@@ -216,9 +216,13 @@ fn collect(stream: impl std::io::Read + Send + 'static, lines: Arc<(Mutex<Vec<St
 
 /// Sends a signal to one process.
 pub fn send_signal(pid: i32, signal: i32) {
+    assert!(try_signal(pid, signal), "kill({pid}, {signal}) failed");
+}
+
+/// Sends a signal; false when the process is already gone.
+pub fn try_signal(pid: i32, signal: i32) -> bool {
     // SAFETY: kill(2) touches no memory of ours.
-    let result = unsafe { libc::kill(pid, signal) };
-    assert_eq!(result, 0, "kill({pid}, {signal}) failed");
+    unsafe { libc::kill(pid, signal) == 0 }
 }
 
 /// The live (not zombie) children of `parent`, from /proc.

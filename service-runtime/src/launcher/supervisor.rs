@@ -456,11 +456,11 @@ impl Supervisor {
         if self.slots[index].current.is_some() {
             return;
         }
-        self.schedule_respawn(index, worker.started);
+        self.schedule_respawn(index, worker.started, worker.ready);
     }
 
-    fn schedule_respawn(&mut self, index: usize, started: Instant) {
-        match self.policy.next_delay(index, started.elapsed()) {
+    fn schedule_respawn(&mut self, index: usize, started: Instant, was_ready: bool) {
+        match self.policy.next_delay(index, started.elapsed(), was_ready) {
             Some(delay) => {
                 if !delay.is_zero() {
                     tracing::warn!(worker = index + 1, delay = ?delay, "worker keeps dying; restart delayed");
