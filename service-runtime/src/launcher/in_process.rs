@@ -209,7 +209,7 @@ impl<S: Service> Host<S> {
             }
             SIGTERM => tracing::info!(signal = "SIGTERM", "already stopping"),
             SIGHUP if stopping => tracing::info!(signal = "SIGHUP", "stopping; reload ignored"),
-            SIGHUP if !super::terminal::is_daemon() => {
+            SIGHUP if super::terminal::terminal_hung_up() => {
                 tracing::info!(
                     signal = "SIGHUP",
                     "the terminal hung up; stopping gracefully"

@@ -523,7 +523,7 @@ impl Supervisor {
             (SIGTERM, Phase::Stopping { .. }) => {
                 tracing::info!(signal = "SIGTERM", "already stopping");
             }
-            (SIGHUP, Phase::Running) if !super::terminal::is_daemon() => {
+            (SIGHUP, Phase::Running) if super::terminal::terminal_hung_up() => {
                 tracing::info!(
                     signal = "SIGHUP",
                     "the terminal hung up; stopping gracefully"

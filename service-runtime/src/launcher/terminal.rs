@@ -1,21 +1,28 @@
-//! Whether SIGHUP means "reload" or "the terminal went away".
+//! Whether a SIGHUP means "reload" or "the terminal went away".
 //!
-//! oslo.service reloads on SIGHUP only when the process runs as a daemon:
-//! when standard output is not a terminal (systemd, a pipe, a file), or is a
-//! terminal whose foreground process group is not the service's. A SIGHUP
-//! to a service in the foreground of a terminal is the terminal hanging up,
-//! and oslo.service then stops handling signals and lingers. This runtime
-//! follows the same rule but stops such a service gracefully instead.
+//! oslo.service reloads on SIGHUP only when the process runs as a daemon,
+//! and treats a SIGHUP to a service in a terminal's foreground as the
+//! terminal hanging up (after which it lingers half-alive). That also turns
+//! a deliberate `kill -HUP` into a stop whenever the service happens to run
+//! in a terminal. This runtime asks the terminal instead: when standard
+//! input, output or error is a terminal that has hung up, reads of its
+//! state fail with `EIO`, and the service stops gracefully; in every other
+//! case (a daemon, pipes, files, a live terminal) SIGHUP reloads.
 
-/// Whether the process runs detached from a controlling terminal's
-/// foreground.
-pub(crate) fn is_daemon() -> bool {
-    // SAFETY: tcgetpgrp and getpgrp only read process state; an invalid or
-    // non-terminal descriptor makes tcgetpgrp fail with an error code.
-    let (foreground, own) = unsafe { (libc::tcgetpgrp(libc::STDOUT_FILENO), libc::getpgrp()) };
-    if foreground == -1 {
-        let error = std::io::Error::last_os_error().raw_os_error();
-        return error == Some(libc::ENOTTY);
+/// Whether standard input, output or error is a terminal that hung up.
+pub(crate) fn terminal_hung_up() -> bool {
+    [libc::STDIN_FILENO, libc::STDOUT_FILENO, libc::STDERR_FILENO]
+        .into_iter()
+        .any(hung_up)
+}
+
+fn hung_up(fd: i32) -> bool {
+    // SAFETY: tcgetpgrp only reads the state of a descriptor; on a
+    // descriptor that is not an open terminal it fails with an error code.
+    let foreground = unsafe { libc::tcgetpgrp(fd) };
+    if foreground != -1 {
+        return false;
     }
-    foreground != own
+    let error = std::io::Error::last_os_error().raw_os_error();
+    matches!(error, Some(libc::EIO | libc::ENXIO))
 }
