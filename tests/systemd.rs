@@ -130,11 +130,7 @@ fn reloads_and_stops_are_announced_the_way_notify_reload_needs() {
         listener.wait_for("READY=1");
         assert!(started.elapsed() < Duration::from_secs(5));
     }
-    assert!(
-        !service.lines_with(&["reload rejected"]).is_empty(),
-        "{}",
-        service.log()
-    );
+    service.wait_for_lines(&["reload rejected"], 1);
 
     service.signal(libc::SIGTERM);
     listener.wait_for("STOPPING=1");

@@ -257,7 +257,10 @@ impl<S: Service> Host<S> {
                     tracing::warn!("{warning}");
                 }
                 for option in &reloaded.needs_restart {
-                    tracing::warn!(option = %option, "option changed but is not mutable; restart to apply it");
+                    tracing::warn!(
+                        option = %option,
+                        "option changed but is not mutable; restart to apply it"
+                    );
                 }
                 tracing::info!(changed = ?reloaded.changed, "configuration reloaded");
                 self.apply(reloaded.conf, method, instance);

@@ -59,7 +59,9 @@ pub(crate) async fn run<S: Service>(
         let next_due = periodic.next_due();
         tokio::select! {
             command = commands.recv() => match command {
-                Some(Command::Stop { graceful, budget }) => break (graceful, budget, Ending::Stopped),
+                Some(Command::Stop { graceful, budget }) => {
+                    break (graceful, budget, Ending::Stopped);
+                }
                 Some(Command::Apply(conf)) => apply(&mut service, &ctx, &mut periodic, conf).await,
                 None => break (false, Some(Duration::from_millis(800)), Ending::Stopped),
             },

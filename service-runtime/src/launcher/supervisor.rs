@@ -463,7 +463,8 @@ impl Supervisor {
         match self.policy.next_delay(index, started.elapsed(), was_ready) {
             Some(delay) => {
                 if !delay.is_zero() {
-                    tracing::warn!(worker = index + 1, delay = ?delay, "worker keeps dying; restart delayed");
+                    let worker = index + 1;
+                    tracing::warn!(worker, delay = ?delay, "worker keeps dying; restart delayed");
                 }
                 self.slots[index].respawn_at = Some(Instant::now() + delay);
             }
@@ -621,7 +622,10 @@ impl Supervisor {
             tracing::warn!("{warning}");
         }
         for option in &reloaded.needs_restart {
-            tracing::warn!(option = %option, "option changed but is not mutable; restart to apply it");
+            tracing::warn!(
+                option = %option,
+                "option changed but is not mutable; restart to apply it"
+            );
         }
         tracing::info!(changed = ?reloaded.changed, "new configuration validated");
         self.setup.conf = reloaded.conf;
