@@ -20,6 +20,7 @@ mod registry;
 mod reload;
 mod resolved;
 pub mod sample;
+mod sources;
 mod spec;
 mod value;
 mod values;
@@ -28,8 +29,8 @@ pub use error::{ConfigError, ConfigErrors, Source};
 pub use kinds::{Dict, HostAddress, HostDomain, Hostname, Port, QuotedString, Uri};
 pub use load::Loaded;
 pub use load::{LoadArgs, SourceArg, load};
-pub use registry::Registry;
-pub use reload::{ReloadMethod, Reloaded, reload};
+pub use registry::{RUNTIME_FLAGS, Registry};
+pub use reload::{OptionChange, ReloadMethod, Reloaded, reload};
 pub use resolved::{RawValue, Resolved, ResolvedGroup, Snapshot};
 pub use spec::{CONFIG_GROUPS, ConfigGroup, GroupSpec, OptionSpec, group_spec};
 pub use value::{Kind, OptionValue};
@@ -137,6 +138,22 @@ impl Conf {
     /// The declared options.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.inner.registry
+    }
+
+    /// The options whose effective value differs in `newer`, `DEFAULT`
+    /// first, then by group and name. Values are compared as typed values,
+    /// so `workers = 03` after `workers = 3` is no change, and neither is
+    /// setting an option to its default; secret values are masked.
+    pub fn diff(&self, newer: &Conf) -> Vec<OptionChange> {
+        self.inner
+            .registry
+            .options()
+            .filter_map(|option| {
+                let old = self.value(option.group, option.name);
+                let new = newer.value(option.group, option.name);
+                (old != new).then(|| OptionChange::new(option, old, new))
+            })
+            .collect()
     }
 
     /// Each option's effective value, as shown to people: secrets masked.
