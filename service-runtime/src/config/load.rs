@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::interp::{self, Lookup, Resolver};
 use super::registry::Registry;
-use super::resolved::{RawValue, Resolved, Snapshot};
+use super::resolved::{RawValue, Resolved, Snapshot, is_missing_required};
 use super::sources::{self, ReadFile};
 use super::spec::OptionSpec;
 use super::{Conf, ConfigError, ConfigErrors, DEFAULT_GROUP, MASK, Source, ini};
@@ -58,6 +58,7 @@ pub fn load(registry: &Arc<Registry>, args: &LoadArgs) -> Result<Loaded, ConfigE
     let mut warnings = Vec::new();
 
     let files = sources::read_all(args, &mut errors);
+    let unread_files = !errors.is_empty();
     let mut values = collect_file_values(registry, &files, &mut warnings);
     apply_env(registry, &args.env, &mut values);
     apply_cli(&args.cli_values, &mut values);
@@ -74,7 +75,12 @@ pub fn load(registry: &Arc<Registry>, args: &LoadArgs) -> Result<Loaded, ConfigE
         Ok(conf) if errors.is_empty() => Ok(Loaded { conf, warnings }),
         Ok(_) => Err(ConfigErrors(errors)),
         Err(ConfigErrors(more)) => {
-            errors.extend(more);
+            // A file that could not be read may well set the option: saying
+            // it is missing would send the operator to the wrong place.
+            let relevant = more
+                .into_iter()
+                .filter(|error| !(unread_files && is_missing_required(error)));
+            errors.extend(relevant);
             Err(ConfigErrors(errors))
         }
     }

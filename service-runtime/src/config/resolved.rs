@@ -194,6 +194,14 @@ impl<'a> ResolvedGroup<'a> {
     }
 }
 
+/// How the error for a missing required option starts.
+pub(crate) const MISSING_REQUIRED: &str = "required option is not set";
+
+/// Whether `error` says that a required option is missing.
+pub(crate) fn is_missing_required(error: &ConfigError) -> bool {
+    error.source.is_none() && error.message.starts_with(MISSING_REQUIRED)
+}
+
 /// The error for a required option that no source sets, saying where it
 /// can be set.
 fn missing_required(spec: &OptionSpec) -> ConfigError {
@@ -205,7 +213,7 @@ fn missing_required(spec: &OptionSpec) -> ConfigError {
         places.push(format!("with --{}", spec.flag_name()));
     }
     let message = format!(
-        "required option is not set: expected a value {}",
+        "{MISSING_REQUIRED}: expected a value {}",
         places.join(", or ")
     );
     ConfigError::for_option(spec.group, spec.name, None, None, message)
