@@ -91,6 +91,7 @@ impl Conf {
             }
         }
         if !errors.is_empty() {
+            errors.sort_by_key(|error| reading_position(&snapshot, error));
             return Err(ConfigErrors(errors));
         }
         let inner = ConfInner {
@@ -166,6 +167,22 @@ impl Conf {
                 EffectiveValue::new(option, resolved)
             })
             .collect()
+    }
+}
+
+/// Where an error's input was read, so that errors are reported in the
+/// order the operator wrote them: file by file and line by line, then the
+/// environment, the flags, the defaults, and errors without a source.
+fn reading_position(snapshot: &Snapshot, error: &ConfigError) -> (u8, usize, usize) {
+    match &error.source {
+        Some(Source::File { path, line }) => {
+            let file = snapshot.files.iter().position(|read| read == path);
+            (0, file.unwrap_or(usize::MAX), *line)
+        }
+        Some(Source::Env { .. }) => (1, 0, 0),
+        Some(Source::Cli { .. }) => (2, 0, 0),
+        Some(Source::Default) => (3, 0, 0),
+        None => (4, 0, 0),
     }
 }
 
