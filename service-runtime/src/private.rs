@@ -41,13 +41,15 @@ pub fn render<T: OptionValue>(value: &T) -> String {
     value.render()
 }
 
-/// Renders the default of a multi-valued option.
+/// Renders the default of a multi-valued option: one value per line, the
+/// way a file gives a multi-valued option one assignment per value (see
+/// `OptionSpec::default_values`).
 pub fn render_multi<T: OptionValue>(values: &[T]) -> String {
     values
         .iter()
         .map(OptionValue::render)
         .collect::<Vec<_>>()
-        .join(",")
+        .join("\n")
 }
 
 /// The closed set of values of a kind, for sample files (not for `bool`,

@@ -1,15 +1,15 @@
 //! Reading every source into a [`Snapshot`], with oslo.config's precedence.
 
 use std::collections::BTreeMap;
-use std::io::ErrorKind;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::interp::{self, Lookup, Resolver};
 use super::registry::Registry;
-use super::resolved::{RawValue, Resolved, Snapshot};
+use super::resolved::{RawValue, Resolved, Snapshot, is_missing_required};
+use super::sources::{self, ReadFile};
 use super::spec::OptionSpec;
-use super::{Conf, ConfigError, ConfigErrors, DEFAULT_GROUP, Source, ini};
+use super::{Conf, ConfigError, ConfigErrors, DEFAULT_GROUP, MASK, Source, ini};
 
 /// A `--config-file` or `--config-dir` argument, in command-line order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,11 +23,15 @@ pub enum SourceArg {
 /// Everything a load reads, so that a reload can read it again.
 #[derive(Clone, Debug, Default)]
 pub struct LoadArgs {
-    /// Files and directories in command-line order. When empty, the
-    /// default locations of `project` are searched.
+    /// Files and directories in command-line order. Without a `File`, the
+    /// default file of `project` (or `prog`) is read first; without a
+    /// `Dir`, its default directory.
     pub sources: Vec<SourceArg>,
-    /// The project name used for the default search.
+    /// The project name used for the default search; empty for none.
     pub project: String,
+    /// The program's name, searched after the project when it differs, as
+    /// oslo.config does; empty for none.
+    pub prog: String,
     /// Values given as command-line flags: group, option, raw value, flag.
     pub cli_values: Vec<(String, String, String, String)>,
     /// The environment, as captured at start-up.
@@ -52,141 +56,34 @@ pub struct Loaded {
 pub fn load(registry: &Arc<Registry>, args: &LoadArgs) -> Result<Loaded, ConfigErrors> {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
-    let files = read_sources(args, &mut errors);
+
+    let files = sources::read_all(args, &mut errors);
+    let unread_files = !errors.is_empty();
     let mut values = collect_file_values(registry, &files, &mut warnings);
     apply_env(registry, &args.env, &mut values);
     apply_cli(&args.cli_values, &mut values);
+    warn_deprecated_for_removal(registry, &values, &mut warnings);
+    add_defaults_with_references(registry, &mut values);
     let values = substitute_all(registry, values, &mut errors);
+
     let paths = files.into_iter().map(|f| f.path).collect();
     let snapshot = Snapshot {
         files: paths,
         values,
     };
-    let conf = Conf::build(registry.clone(), snapshot);
-    match conf {
+    match Conf::build(registry.clone(), snapshot) {
         Ok(conf) if errors.is_empty() => Ok(Loaded { conf, warnings }),
         Ok(_) => Err(ConfigErrors(errors)),
         Err(ConfigErrors(more)) => {
-            errors.extend(more);
+            // A file that could not be read may well set the option: saying
+            // it is missing would send the operator to the wrong place.
+            let relevant = more
+                .into_iter()
+                .filter(|error| !(unread_files && is_missing_required(error)));
+            errors.extend(relevant);
             Err(ConfigErrors(errors))
         }
     }
-}
-
-struct ReadFile {
-    path: PathBuf,
-    parsed: ini::IniFile,
-}
-
-fn read_sources(args: &LoadArgs, errors: &mut Vec<ConfigError>) -> Vec<ReadFile> {
-    let sources = if args.sources.is_empty() {
-        default_sources(&args.project)
-    } else {
-        args.sources.clone()
-    };
-    let mut files = Vec::new();
-    for source in sources {
-        match source {
-            SourceArg::File(path) => files.extend(read_file(&path, errors)),
-            SourceArg::Dir(dir) => {
-                for path in dir_files(&dir, errors) {
-                    files.extend(read_file(&path, errors));
-                }
-            }
-        }
-    }
-    files
-}
-
-/// oslo.config's default search: `<project>.conf` and `<project>.conf.d`
-/// in `~/.<project>/`, `~/`, `/etc/<project>/` and `/etc/`; the first file
-/// found and the first directory found are read.
-fn default_sources(project: &str) -> Vec<SourceArg> {
-    if project.is_empty() {
-        return Vec::new();
-    }
-    let mut places = Vec::new();
-    if let Some(home) = std::env::var_os("HOME").map(PathBuf::from) {
-        places.push(home.join(format!(".{project}")));
-        places.push(home);
-    }
-    places.push(PathBuf::from("/etc").join(project));
-    places.push(PathBuf::from("/etc"));
-    let file = places
-        .iter()
-        .map(|p| p.join(format!("{project}.conf")))
-        .find(|p| p.is_file());
-    let dir = places
-        .iter()
-        .map(|p| p.join(format!("{project}.conf.d")))
-        .find(|p| p.is_dir());
-    file.map(SourceArg::File)
-        .into_iter()
-        .chain(dir.map(SourceArg::Dir))
-        .collect()
-}
-
-fn read_file(path: &Path, errors: &mut Vec<ConfigError>) -> Option<ReadFile> {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(error) => {
-            errors.push(unreadable(path, &error, "config file"));
-            return None;
-        }
-    };
-    match ini::parse(&bytes) {
-        Ok(parsed) => Some(ReadFile {
-            path: path.to_path_buf(),
-            parsed,
-        }),
-        Err(error) => {
-            let source = Source::File {
-                path: path.to_path_buf(),
-                line: error.line(),
-            };
-            errors.push(ConfigError::general(Some(source), error.to_string()));
-            None
-        }
-    }
-}
-
-fn unreadable(path: &Path, error: &std::io::Error, what: &str) -> ConfigError {
-    let message = match error.kind() {
-        ErrorKind::NotFound => format!("{what} not found: {}", path.display()),
-        ErrorKind::PermissionDenied => {
-            format!(
-                "{what} not readable (permission denied): {}",
-                path.display()
-            )
-        }
-        _ => format!("{what} could not be read: {}: {error}", path.display()),
-    };
-    ConfigError::general(None, message)
-}
-
-/// The `*.conf` files of a directory, sorted by name, dot-files skipped.
-fn dir_files(dir: &Path, errors: &mut Vec<ConfigError>) -> Vec<PathBuf> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(error) => {
-            errors.push(unreadable(dir, &error, "config dir"));
-            return Vec::new();
-        }
-    };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .filter(|path| {
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            name.ends_with(".conf") && !name.starts_with('.')
-        })
-        .collect();
-    files.sort_by(|a, b| {
-        a.as_os_str()
-            .as_encoded_bytes()
-            .cmp(b.as_os_str().as_encoded_bytes())
-    });
-    files
 }
 
 type Values = BTreeMap<String, BTreeMap<String, Resolved>>;
@@ -224,93 +121,128 @@ fn collect_file_values(
     values
 }
 
-/// Every value an option is given in the files, in reading order, through
-/// its current or deprecated group and name.
+/// The entries of one file set under `group` and `key`, in line order.
+/// Sections that fold into one group (`[vnc]`, `[VNC]`) may interleave;
+/// oslo.config takes their values in file order.
+fn entries_in<'f>(file: &'f ReadFile, group: &str, key: &str) -> Vec<&'f ini::Entry> {
+    let mut entries: Vec<&ini::Entry> = file
+        .parsed
+        .sections
+        .iter()
+        .filter(|section| section_group(&section.name) == group)
+        .flat_map(|section| section.entries.iter().filter(|e| e.key == key))
+        .collect();
+    entries.sort_by_key(|entry| entry.line);
+    entries
+}
+
+/// Every value an option is given in the files, in reading order.
+///
+/// Within one file a single-valued option takes the last value of the
+/// first of its names that is set there, its current name first: when a
+/// file sets both `new` and its deprecated `old`, `new` wins wherever it
+/// stands, as in oslo.config. A multi-valued option takes the values of
+/// every name, deprecated names first, as oslo.config orders them.
 fn occurrences(
     option: &OptionSpec,
     files: &[ReadFile],
     warnings: &mut Vec<String>,
 ) -> Vec<RawValue> {
-    let groups = std::iter::once(option.group).chain(option.deprecated_groups.iter().copied());
-    let groups: Vec<&str> = groups.collect();
-    let names = std::iter::once(option.name).chain(option.deprecated_names.iter().copied());
-    let names: Vec<&str> = names.collect();
+    let alternatives = option.alternatives();
     let mut found = Vec::new();
     for file in files {
-        // Sections that fold into one group ([vnc], [VNC]) may interleave;
-        // oslo.config collects their values in file order.
-        let mut in_file: Vec<&ini::Entry> = Vec::new();
-        for section in &file.parsed.sections {
-            let group = section_group(&section.name);
-            if !groups.contains(&group.as_str()) {
-                continue;
-            }
-            for entry in section
-                .entries
-                .iter()
-                .filter(|e| names.contains(&e.key.as_str()))
-            {
-                if group != option.group || entry.key != option.name {
-                    warnings.push(format!(
-                        "{}:{}: [{}] {} is deprecated, use [{}] {} instead",
-                        file.path.display(),
-                        entry.line,
-                        group,
-                        entry.key,
-                        option.group,
-                        option.name
-                    ));
-                }
-                in_file.push(entry);
-            }
+        let mut per_name: Vec<(usize, Vec<&ini::Entry>)> = alternatives
+            .iter()
+            .enumerate()
+            .map(|(rank, (group, key))| (rank, entries_in(file, group, key)))
+            .filter(|(_, entries)| !entries.is_empty())
+            .collect();
+        if per_name.is_empty() {
+            continue;
         }
-        in_file.sort_by_key(|entry| entry.line);
-        for entry in in_file {
-            let source = Source::File {
-                path: file.path.clone(),
-                line: entry.line,
-            };
-            found.push(RawValue {
+        if !option.multi {
+            for (rank, entries) in &per_name[1..] {
+                warn_shadowed(file, option, alternatives[*rank], entries, warnings);
+            }
+            per_name.truncate(1);
+        }
+        per_name.reverse();
+        for (rank, entries) in per_name {
+            if rank > 0 {
+                warn_deprecated_name(file, option, alternatives[rank], &entries, warnings);
+            }
+            found.extend(entries.into_iter().map(|entry| RawValue {
                 text: entry.value.clone(),
-                source,
-            });
+                source: Source::File {
+                    path: file.path.clone(),
+                    line: entry.line,
+                },
+            }));
         }
-    }
-    if option.deprecated_for_removal && !found.is_empty() {
-        let reason = option
-            .deprecated_reason
-            .unwrap_or("it will be removed in a future release");
-        warnings.push(format!(
-            "option [{}] {} is deprecated: {reason}",
-            option.group, option.name
-        ));
     }
     found
 }
 
+fn warn_deprecated_name(
+    file: &ReadFile,
+    option: &OptionSpec,
+    (group, key): (&str, &str),
+    entries: &[&ini::Entry],
+    warnings: &mut Vec<String>,
+) {
+    for entry in entries {
+        warnings.push(format!(
+            "{}:{}: [{group}] {key} is deprecated, use [{}] {} instead",
+            file.path.display(),
+            entry.line,
+            option.group,
+            option.name
+        ));
+    }
+}
+
+fn warn_shadowed(
+    file: &ReadFile,
+    option: &OptionSpec,
+    (group, key): (&str, &str),
+    entries: &[&ini::Entry],
+    warnings: &mut Vec<String>,
+) {
+    for entry in entries {
+        warnings.push(format!(
+            "{}:{}: [{group}] {key} is ignored: it is a deprecated name of [{}] {}, \
+             which this file also sets",
+            file.path.display(),
+            entry.line,
+            option.group,
+            option.name
+        ));
+    }
+}
+
 /// Keys in a group that declares options but not that key: likely typos.
+/// `[DEFAULT]` is left alone: libraries share it and each reads its own keys.
 fn warn_unknown_keys(registry: &Registry, files: &[ReadFile], warnings: &mut Vec<String>) {
     let declared: Vec<&str> = registry.group_names();
+    let known = |group: &str, key: &str| {
+        registry
+            .options()
+            .any(|o| o.alternatives().contains(&(group, key)))
+    };
     for file in files {
         for section in &file.parsed.sections {
             let group = section_group(&section.name);
             if !declared.contains(&group.as_str()) || group == DEFAULT_GROUP {
                 continue;
             }
-            for entry in &section.entries {
-                let known = registry.options().any(|o| {
-                    (o.group == group || o.deprecated_groups.contains(&group.as_str()))
-                        && (o.name == entry.key || o.deprecated_names.contains(&entry.key.as_str()))
-                });
-                if !known {
-                    warnings.push(format!(
-                        "{}:{}: [{}] {} is not a known option; ignored",
-                        file.path.display(),
-                        entry.line,
-                        group,
-                        entry.key
-                    ));
-                }
+            for entry in section.entries.iter().filter(|e| !known(&group, &e.key)) {
+                warnings.push(format!(
+                    "{}:{}: [{}] {} is not a known option; ignored",
+                    file.path.display(),
+                    entry.line,
+                    group,
+                    entry.key
+                ));
             }
         }
     }
@@ -330,6 +262,9 @@ fn apply_env(registry: &Registry, env: &[(String, String)], values: &mut Values)
     }
 }
 
+/// Command-line values replace every other source's, whatever their
+/// position among `--config-file` arguments. Repeated flags of a
+/// multi-valued option give all their values, in order.
 fn apply_cli(cli_values: &[(String, String, String, String)], values: &mut Values) {
     let mut given: BTreeMap<(String, String), Vec<RawValue>> = BTreeMap::new();
     for (group, name, text, flag) in cli_values {
@@ -347,6 +282,49 @@ fn apply_cli(cli_values: &[(String, String, String, String)], values: &mut Value
             .entry(group)
             .or_default()
             .insert(name, Resolved { values: raws });
+    }
+}
+
+/// One warning per option marked `deprecated_for_removal` that a file,
+/// variable or flag sets, with the reason (which names the replacement).
+fn warn_deprecated_for_removal(registry: &Registry, values: &Values, warnings: &mut Vec<String>) {
+    for option in registry.options().filter(|o| o.deprecated_for_removal) {
+        let Some(resolved) = values.get(option.group).and_then(|g| g.get(option.name)) else {
+            continue;
+        };
+        let reason = option
+            .deprecated_reason
+            .map_or_else(String::new, |reason| format!(" ({reason})"));
+        warnings.push(format!(
+            "{}: option [{}] {} is deprecated for removal{reason}; its value may be \
+             ignored in a future release",
+            resolved.source(),
+            option.group,
+            option.name
+        ));
+    }
+}
+
+/// Defaults holding a `$` become values of their own, so that references
+/// in them are substituted like any other (`state_path = $basedir/state`).
+fn add_defaults_with_references(registry: &Registry, values: &mut Values) {
+    for option in registry.options() {
+        let set = values
+            .get(option.group)
+            .is_some_and(|g| g.contains_key(option.name));
+        let defaults = option.default_values();
+        if set || !defaults.iter().any(|value| value.contains('$')) {
+            continue;
+        }
+        let raws = defaults.into_iter().map(|text| RawValue {
+            text: text.to_string(),
+            source: Source::Default,
+        });
+        let group = values.entry(option.group.to_string()).or_default();
+        let resolved = Resolved {
+            values: raws.collect(),
+        };
+        group.insert(option.name.to_string(), resolved);
     }
 }
 
@@ -370,7 +348,10 @@ impl Resolver for SnapshotResolver<'_> {
             .and_then(Resolved::last);
         match raw {
             Some(raw) => Lookup::Found(raw.text.clone()),
-            None => Lookup::Found(option.default.clone().unwrap_or_default()),
+            None => {
+                let last_default = option.default_values().last().copied();
+                Lookup::Found(last_default.unwrap_or_default().to_string())
+            }
         }
     }
 
@@ -387,6 +368,7 @@ fn substitute_all(registry: &Registry, values: Values, errors: &mut Vec<ConfigEr
     let mut out = Values::new();
     for (group, options) in &values {
         for (name, resolved) in options {
+            let secret = registry.option(group, name).is_some_and(|o| o.secret);
             let mut substituted = Vec::with_capacity(resolved.values.len());
             for raw in &resolved.values {
                 match interp::substitute(&raw.text, group, &resolver) {
@@ -394,13 +376,16 @@ fn substitute_all(registry: &Registry, values: Values, errors: &mut Vec<ConfigEr
                         text,
                         source: raw.source.clone(),
                     }),
-                    Err(error) => errors.push(ConfigError::for_option(
-                        group,
-                        name,
-                        Some(raw.source.clone()),
-                        None,
-                        error.to_string(),
-                    )),
+                    Err(error) => {
+                        let shown = if secret { MASK } else { raw.text.as_str() };
+                        errors.push(ConfigError::for_option(
+                            group,
+                            name,
+                            Some(raw.source.clone()),
+                            Some(shown.to_string()),
+                            error.to_string(),
+                        ));
+                    }
                 }
             }
             let entry = out.entry(group.clone()).or_default();

@@ -20,6 +20,7 @@ mod registry;
 mod reload;
 mod resolved;
 pub mod sample;
+mod sources;
 mod spec;
 mod value;
 mod values;
@@ -28,8 +29,8 @@ pub use error::{ConfigError, ConfigErrors, Source};
 pub use kinds::{Dict, HostAddress, HostDomain, Hostname, Port, QuotedString, Uri};
 pub use load::Loaded;
 pub use load::{LoadArgs, SourceArg, load};
-pub use registry::Registry;
-pub use reload::{ReloadMethod, Reloaded, reload};
+pub use registry::{RUNTIME_FLAGS, Registry};
+pub use reload::{OptionChange, ReloadMethod, Reloaded, reload};
 pub use resolved::{RawValue, Resolved, ResolvedGroup, Snapshot};
 pub use spec::{CONFIG_GROUPS, ConfigGroup, GroupSpec, OptionSpec, group_spec};
 pub use value::{Kind, OptionValue};
@@ -90,6 +91,7 @@ impl Conf {
             }
         }
         if !errors.is_empty() {
+            errors.sort_by_key(|error| reading_position(&snapshot, error));
             return Err(ConfigErrors(errors));
         }
         let inner = ConfInner {
@@ -139,6 +141,22 @@ impl Conf {
         &self.inner.registry
     }
 
+    /// The options whose effective value differs in `newer`, `DEFAULT`
+    /// first, then by group and name. Values are compared as typed values,
+    /// so `workers = 03` after `workers = 3` is no change, and neither is
+    /// setting an option to its default; secret values are masked.
+    pub fn diff(&self, newer: &Conf) -> Vec<OptionChange> {
+        self.inner
+            .registry
+            .options()
+            .filter_map(|option| {
+                let old = self.value(option.group, option.name);
+                let new = newer.value(option.group, option.name);
+                (old != new).then(|| OptionChange::new(option, old, new))
+            })
+            .collect()
+    }
+
     /// Each option's effective value, as shown to people: secrets masked.
     pub fn effective_values(&self) -> Vec<EffectiveValue> {
         self.inner
@@ -149,6 +167,22 @@ impl Conf {
                 EffectiveValue::new(option, resolved)
             })
             .collect()
+    }
+}
+
+/// Where an error's input was read, so that errors are reported in the
+/// order the operator wrote them: file by file and line by line, then the
+/// environment, the flags, the defaults, and errors without a source.
+fn reading_position(snapshot: &Snapshot, error: &ConfigError) -> (u8, usize, usize) {
+    match &error.source {
+        Some(Source::File { path, line }) => {
+            let file = snapshot.files.iter().position(|read| read == path);
+            (0, file.unwrap_or(usize::MAX), *line)
+        }
+        Some(Source::Env { .. }) => (1, 0, 0),
+        Some(Source::Cli { .. }) => (2, 0, 0),
+        Some(Source::Default) => (3, 0, 0),
+        None => (4, 0, 0),
     }
 }
 

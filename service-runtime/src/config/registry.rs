@@ -5,6 +5,18 @@ use std::collections::BTreeMap;
 use super::spec::{CONFIG_GROUPS, GroupSpec, OptionSpec};
 use super::{ConfigError, DEFAULT_GROUP};
 
+/// The flags every service's command line has, which no option may take.
+pub const RUNTIME_FLAGS: &[&str] = &[
+    "config-file",
+    "config-dir",
+    "workers",
+    "generate-config",
+    "check-config",
+    "print-config",
+    "help",
+    "version",
+];
+
 /// The options of every `#[config_group]` linked into the program.
 #[derive(Clone, Debug, Default)]
 pub struct Registry {
@@ -60,8 +72,10 @@ impl Registry {
                 None,
                 None,
                 format!(
-                    "duplicate option: declared differently at {} and at {}",
-                    existing.declared_at, option.declared_at
+                    "duplicate option: declared differently at {} and at {} (they differ in: {})",
+                    existing.declared_at,
+                    option.declared_at,
+                    existing.differences(&option).join(", ")
                 ),
             ))),
             None => {
@@ -71,22 +85,45 @@ impl Registry {
         }
     }
 
+    /// Two `cli` options that would take the same flag, or an option that
+    /// would take one of the runtime's own flags. A boolean takes two flags,
+    /// `--name` and `--noname`, so `[DEFAULT] nodebug` and a boolean
+    /// `[DEFAULT] debug` collide, as do a boolean `[probe] x` and an option
+    /// `x` of a group `noprobe`.
     fn flag_conflicts(&self) -> Vec<ConfigError> {
         let mut seen: BTreeMap<String, &OptionSpec> = BTreeMap::new();
         let mut errors = Vec::new();
-        for option in self.options.values().filter(|o| o.cli) {
-            let flag = option.flag_name();
-            if let Some(first) = seen.insert(flag.clone(), option) {
-                errors.push(ConfigError::general(
-                    None,
-                    format!(
-                        "duplicate command-line flag --{flag}: used by {} ({}) and {} ({})",
-                        first.qualified_name(),
-                        first.declared_at,
-                        option.qualified_name(),
-                        option.declared_at
-                    ),
-                ));
+        for option in self.options.values() {
+            for flag in option.flags() {
+                if RUNTIME_FLAGS.contains(&flag.as_str()) {
+                    errors.push(ConfigError::for_option(
+                        option.group,
+                        option.name,
+                        None,
+                        None,
+                        format!(
+                            "duplicate command-line flag --{flag}: the runtime's own flag \
+                             (option declared at {}); rename the option or drop `cli`",
+                            option.declared_at
+                        ),
+                    ));
+                    continue;
+                }
+                if let Some(first) = seen.insert(flag.clone(), option) {
+                    errors.push(ConfigError::for_option(
+                        option.group,
+                        option.name,
+                        None,
+                        None,
+                        format!(
+                            "duplicate command-line flag --{flag}: used by {} ({}) and {} ({})",
+                            first.qualified_name(),
+                            first.declared_at,
+                            option.qualified_name(),
+                            option.declared_at
+                        ),
+                    ));
+                }
             }
         }
         errors

@@ -1,10 +1,12 @@
 //! Reloading: a new snapshot read from the same sources, and what changed.
 
+use std::fmt;
 use std::sync::Arc;
 
 use super::load::{LoadArgs, Loaded, load};
 use super::resolved::Snapshot;
-use super::{Conf, ConfigErrors, Registry};
+use super::spec::OptionSpec;
+use super::{Conf, ConfigErrors, MASK, Registry};
 
 /// How a reload applies new values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +28,61 @@ impl ReloadMethod {
     }
 }
 
+/// One option whose effective value differs between two configurations.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct OptionChange {
+    /// The group.
+    pub group: String,
+    /// The option.
+    pub name: String,
+    /// The value before, `null` when unset; `****` for a secret.
+    pub old: serde_json::Value,
+    /// The value after, `null` when unset; `****` for a secret.
+    pub new: serde_json::Value,
+    /// Whether the option may change without a restart.
+    pub mutable: bool,
+}
+
+impl OptionChange {
+    pub(crate) fn new(
+        option: &OptionSpec,
+        old: Option<serde_json::Value>,
+        new: Option<serde_json::Value>,
+    ) -> Self {
+        let shown = |value: Option<serde_json::Value>| match value {
+            None => serde_json::Value::Null,
+            Some(_) if option.secret => serde_json::Value::String(MASK.to_string()),
+            Some(value) => value,
+        };
+        OptionChange {
+            group: option.group.to_string(),
+            name: option.name.to_string(),
+            old: shown(old),
+            new: shown(new),
+            mutable: option.mutable,
+        }
+    }
+
+    /// `group.name`.
+    pub fn qualified_name(&self) -> String {
+        format!("{}.{}", self.group, self.name)
+    }
+}
+
+/// `option DEFAULT.debug changed from [false] to [true]`, the line
+/// oslo.config logs for each change.
+impl fmt::Display for OptionChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "option {} changed from [{}] to [{}]",
+            self.qualified_name(),
+            self.old,
+            self.new
+        )
+    }
+}
+
 /// A validated new configuration and how it differs from the current one.
 #[derive(Debug)]
 pub struct Reloaded {
@@ -36,11 +93,17 @@ pub struct Reloaded {
     /// Options whose value changed in the files but that need a restart to
     /// take effect (`mutate` mode only), as `group.name`.
     pub needs_restart: Vec<String>,
+    /// Every change found, applied or not, with old and new values.
+    pub changes: Vec<OptionChange>,
     /// Warnings found while loading.
     pub warnings: Vec<String>,
 }
 
 /// Reads every source again and validates it.
+///
+/// With [`ReloadMethod::Reload`] every changed option takes its new value.
+/// With [`ReloadMethod::Mutate`] only options marked `mutable` do; the other
+/// changes are listed in `needs_restart` and the running values stay.
 ///
 /// # Errors
 ///
@@ -52,41 +115,41 @@ pub fn reload(
     method: ReloadMethod,
 ) -> Result<Reloaded, ConfigErrors> {
     let Loaded { conf, warnings } = load(registry, args)?;
-    let changed_keys = current.snapshot().changed_options(conf.snapshot());
-    let is_mutable =
-        |(group, name): &(String, String)| registry.option(group, name).is_some_and(|o| o.mutable);
-    let qualified = |(group, name): &(String, String)| format!("{group}.{name}");
+    let changes = current.diff(&conf);
     if method == ReloadMethod::Reload {
-        let changed = changed_keys.iter().map(qualified).collect();
         return Ok(Reloaded {
             conf,
-            changed,
+            changed: changes.iter().map(OptionChange::qualified_name).collect(),
             needs_restart: Vec::new(),
+            changes,
             warnings,
         });
     }
-    let (mutable, immutable): (Vec<_>, Vec<_>) = changed_keys.into_iter().partition(is_mutable);
+
+    let (mutable, immutable): (Vec<&OptionChange>, Vec<&OptionChange>) =
+        changes.iter().partition(|change| change.mutable);
     let snapshot = merge_mutable(current.snapshot(), conf.snapshot(), &mutable);
     let conf = Conf::build(registry.clone(), snapshot)?;
     Ok(Reloaded {
         conf,
-        changed: mutable.iter().map(qualified).collect(),
-        needs_restart: immutable.iter().map(qualified).collect(),
+        changed: mutable.iter().map(|c| c.qualified_name()).collect(),
+        needs_restart: immutable.iter().map(|c| c.qualified_name()).collect(),
+        changes,
         warnings,
     })
 }
 
 /// The current snapshot with the new values of the `mutable` options.
-fn merge_mutable(current: &Snapshot, newer: &Snapshot, mutable: &[(String, String)]) -> Snapshot {
+fn merge_mutable(current: &Snapshot, newer: &Snapshot, mutable: &[&OptionChange]) -> Snapshot {
     let mut merged = current.clone();
-    for (group, name) in mutable {
-        let options = merged.values.entry(group.clone()).or_default();
-        match newer.get(group, name) {
+    for change in mutable {
+        let options = merged.values.entry(change.group.clone()).or_default();
+        match newer.get(&change.group, &change.name) {
             Some(value) => {
-                options.insert(name.clone(), value.clone());
+                options.insert(change.name.clone(), value.clone());
             }
             None => {
-                options.remove(name);
+                options.remove(&change.name);
             }
         }
     }

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::registry::Registry;
 use super::spec::OptionSpec;
-use super::value::OptionValue;
+use super::value::{Kind, OptionValue};
+use super::values::{integer_text, without_digit_underscores};
 use super::{ConfigError, MASK, Source};
 
 /// One raw value and where it came from.
@@ -53,27 +54,6 @@ impl Snapshot {
     /// The resolved values of one option, if any source set it.
     pub fn get(&self, group: &str, name: &str) -> Option<&Resolved> {
         self.values.get(group)?.get(name)
-    }
-
-    /// Options whose values differ between `self` and `newer`.
-    pub fn changed_options(&self, newer: &Snapshot) -> Vec<(String, String)> {
-        let mut keys: Vec<(String, String)> = Vec::new();
-        for snapshot in [self, newer] {
-            for (group, options) in &snapshot.values {
-                for name in options.keys() {
-                    keys.push((group.clone(), name.clone()));
-                }
-            }
-        }
-        keys.sort();
-        keys.dedup();
-        let text = |s: &Snapshot, g: &str, n: &str| {
-            s.get(g, n)
-                .map(|r| r.values.iter().map(|v| v.text.clone()).collect::<Vec<_>>())
-        };
-        keys.into_iter()
-            .filter(|(g, n)| text(self, g, n) != text(newer, g, n))
-            .collect()
     }
 }
 
@@ -150,21 +130,24 @@ impl<'a> ResolvedGroup<'a> {
         (errors.len() == before).then_some(parsed)
     }
 
+    /// The default of an option no source gives a usable value. A required
+    /// option without default is an error, unless a source did set it and
+    /// its value was refused already (a failed `$` reference).
     fn fallback<T>(
         &self,
         name: &str,
         default: Option<T>,
         errors: &mut Vec<ConfigError>,
     ) -> Option<T> {
-        let required = self.spec(name).is_some_and(|spec| spec.required);
-        if required && default.is_none() {
-            errors.push(ConfigError::for_option(
-                self.group,
-                name,
-                None,
-                None,
-                "required option is not set in any file, environment variable or flag",
-            ));
+        let Some(spec) = self.spec(name) else {
+            return default;
+        };
+        let refused = self
+            .snapshot
+            .get(self.group, name)
+            .is_some_and(|resolved| resolved.values.is_empty());
+        if spec.required && default.is_none() && !refused {
+            errors.push(missing_required(spec));
         }
         default
     }
@@ -176,10 +159,14 @@ impl<'a> ResolvedGroup<'a> {
         errors: &mut Vec<ConfigError>,
     ) -> Option<T> {
         let spec = self.spec(name);
-        let result = T::parse_raw(&raw.text).and_then(|value| match spec {
-            Some(spec) => check_constraints(spec, &value, &raw.text).map(|()| value),
-            None => Ok(value),
-        });
+        let out_of_bounds = spec.and_then(|spec| bound_violation(spec, &raw.text));
+        let result = match out_of_bounds {
+            Some(message) => Err(message),
+            None => T::parse_raw(&raw.text).and_then(|value| match spec {
+                Some(spec) => check_constraints(spec, &value, &raw.text).map(|()| value),
+                None => Ok(value),
+            }),
+        };
         match result {
             Ok(value) => Some(value),
             Err(message) => {
@@ -207,19 +194,67 @@ impl<'a> ResolvedGroup<'a> {
     }
 }
 
+/// How the error for a missing required option starts.
+pub(crate) const MISSING_REQUIRED: &str = "required option is not set";
+
+/// Whether `error` says that a required option is missing.
+pub(crate) fn is_missing_required(error: &ConfigError) -> bool {
+    error.source.is_none() && error.message.starts_with(MISSING_REQUIRED)
+}
+
+/// The error for a required option that no source sets, saying where it
+/// can be set.
+fn missing_required(spec: &OptionSpec) -> ConfigError {
+    let mut places = vec![
+        format!("in [{}] of a configuration file", spec.group),
+        format!("with {}", spec.env_name()),
+    ];
+    if spec.cli {
+        places.push(format!("with --{}", spec.flag_name()));
+    }
+    let message = format!(
+        "{MISSING_REQUIRED}: expected a value {}",
+        places.join(", or ")
+    );
+    ConfigError::for_option(spec.group, spec.name, None, None, message)
+}
+
+/// A numeric value outside the declared bounds, checked on the text before
+/// the kind reads it, so that `-1` for a `u32` with `min = 0` is reported
+/// against the bound rather than against the range of `u32`.
+fn bound_violation(spec: &OptionSpec, raw: &str) -> Option<String> {
+    let numeric = matches!(
+        spec.kind,
+        Kind::Integer | Kind::Float | Kind::Port | Kind::Duration
+    );
+    if !numeric || (spec.min.is_none() && spec.max.is_none()) {
+        return None;
+    }
+    let number = match integer_text(raw) {
+        Some(digits) => digits.parse::<f64>().ok(),
+        None => without_digit_underscores(raw.trim()).and_then(|text| text.parse::<f64>().ok()),
+    };
+    bounds_message(spec, number.filter(|n| n.is_finite())?)
+}
+
+fn bounds_message(spec: &OptionSpec, number: f64) -> Option<String> {
+    if let Some(min) = spec.min.filter(|min| number < *min) {
+        return Some(format!("should be greater than or equal to {min}"));
+    }
+    if let Some(max) = spec.max.filter(|max| number > *max) {
+        return Some(format!("should be less than or equal to {max}"));
+    }
+    None
+}
+
 /// Checks bounds and choices; the message states the rule broken.
 pub(crate) fn check_constraints<T: OptionValue>(
     spec: &OptionSpec,
     value: &T,
     raw: &str,
 ) -> Result<(), String> {
-    if let Some(number) = value.as_number() {
-        if let Some(min) = spec.min.filter(|min| number < *min) {
-            return Err(format!("should be greater than or equal to {min}"));
-        }
-        if let Some(max) = spec.max.filter(|max| number > *max) {
-            return Err(format!("should be less than or equal to {max}"));
-        }
+    if let Some(message) = value.as_number().and_then(|n| bounds_message(spec, n)) {
+        return Err(message);
     }
     if let Some(choices) = spec.choices {
         let text = raw.trim();
@@ -236,6 +271,11 @@ pub(crate) fn json_value(
     resolved: Option<&Resolved>,
 ) -> Option<serde_json::Value> {
     let Some(resolved) = resolved else {
+        if option.multi {
+            let items = option.default_values().into_iter();
+            let items = items.filter_map(|text| (option.check)(text).ok());
+            return Some(serde_json::Value::Array(items.collect()));
+        }
         let default = option.default.as_deref()?;
         return (option.check)(default).ok();
     };

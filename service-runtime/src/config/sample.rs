@@ -33,7 +33,12 @@ fn write_option(out: &mut String, option: &OptionSpec) {
     } else {
         ""
     };
-    let help = format!("{prefix}{} ({})", option.help, option.kind.sample_name());
+    let kind = if option.multi {
+        "multi valued"
+    } else {
+        option.kind.sample_name()
+    };
+    let help = format!("{prefix}{} ({kind})", option.help);
     for line in wrap(&help, WRAP_WIDTH - 2) {
         if line.is_empty() {
             out.push_str("#\n");
@@ -59,11 +64,8 @@ fn write_option(out: &mut String, option: &OptionSpec) {
             "# Note: This option can be changed without restarting."
         );
     }
-    for name in option.deprecated_names {
-        let _ = writeln!(out, "# Deprecated group/name - [{}]/{name}", option.group);
-    }
-    for group in option.deprecated_groups {
-        let _ = writeln!(out, "# Deprecated group/name - [{group}]/{}", option.name);
+    for (group, name) in option.alternatives().into_iter().skip(1) {
+        let _ = writeln!(out, "# Deprecated group/name - [{group}]/{name}");
     }
     if option.deprecated_for_removal {
         let _ = writeln!(out, "# This option is deprecated for removal.");
@@ -72,20 +74,58 @@ fn write_option(out: &mut String, option: &OptionSpec) {
             let _ = writeln!(out, "# Reason: {reason}");
         }
     }
-    let _ = writeln!(out, "#{} = {}", option.name, sample_value(option));
+    for value in sample_values(option) {
+        write_assignment(out, option.name, &value);
+    }
 }
 
-fn sample_value(option: &OptionSpec) -> String {
+/// `#name = value`; the lines of a value that holds line breaks continue
+/// as indented comment lines, which read back as continuation lines once
+/// uncommented. An empty value gives `#name =`.
+fn write_assignment(out: &mut String, name: &str, value: &str) {
+    if value.is_empty() {
+        let _ = writeln!(out, "#{name} =");
+        return;
+    }
+    let value = value.replace('\n', "\n#    ");
+    let _ = writeln!(out, "#{name} = {value}");
+}
+
+/// The values the sample shows: the `sample_default` when there is one,
+/// `<None>` without a default, one line per value of a multi-valued
+/// option (a single empty line for an empty list), and strings with
+/// spaces at either end, or in quotes, quoted so that they read back
+/// unchanged.
+fn sample_values(option: &OptionSpec) -> Vec<String> {
     if let Some(sample) = option.sample_default {
-        return sample.to_string();
+        return vec![sample.to_string()];
     }
-    match &option.default {
-        None => "<None>".to_string(),
-        Some(value) if option.kind == Kind::String && value.trim() != value => {
-            format!("\"{value}\"")
-        }
-        Some(value) => value.clone(),
+    if option.default.is_none() {
+        return vec!["<None>".to_string()];
     }
+    let values = option.default_values();
+    if values.is_empty() {
+        return vec![String::new()];
+    }
+    let textual = matches!(option.kind, Kind::String | Kind::Path | Kind::Choice);
+    values
+        .into_iter()
+        .map(|value| {
+            if textual && (value.trim() != value || is_quoted(value)) {
+                format!("\"{value}\"")
+            } else {
+                value.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Whether the file reader would take a pair of quotes off the value.
+fn is_quoted(value: &str) -> bool {
+    value.len() >= 2
+        && ['"', '\'']
+            .iter()
+            .any(|quote| value.starts_with(*quote) && value.ends_with(*quote))
 }
 
 fn wrap(text: &str, width: usize) -> Vec<String> {

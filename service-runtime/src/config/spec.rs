@@ -20,7 +20,9 @@ pub struct OptionSpec {
     /// The Rust type of the field, as written.
     pub rust_type: &'static str,
     /// The default, rendered as a file would write it. `None` when the
-    /// option has no default (an `Option<T>` field).
+    /// option has no default (an `Option<T>` field). A multi-valued option
+    /// renders one value per line; [`OptionSpec::default_values`] splits
+    /// them.
     pub default: Option<String>,
     /// What the sample file shows instead of the real default.
     pub sample_default: Option<&'static str>,
@@ -58,25 +60,91 @@ impl OptionSpec {
     /// Whether two declarations describe the same option, so that declaring
     /// it twice is harmless (oslo.config's rule, minus the location).
     pub fn same_definition(&self, other: &OptionSpec) -> bool {
-        self.group == other.group
-            && self.name == other.name
-            && self.help == other.help
-            && self.kind == other.kind
-            && self.rust_type == other.rust_type
-            && self.default == other.default
-            && self.sample_default == other.sample_default
-            && self.min == other.min
-            && self.max == other.max
-            && self.choices == other.choices
-            && self.secret == other.secret
-            && self.mutable == other.mutable
-            && self.required == other.required
-            && self.cli == other.cli
-            && self.multi == other.multi
-            && self.deprecated_names == other.deprecated_names
-            && self.deprecated_groups == other.deprecated_groups
-            && self.deprecated_for_removal == other.deprecated_for_removal
-            && self.deprecated_reason == other.deprecated_reason
+        self.differences(other).is_empty()
+    }
+
+    /// The attributes in which two declarations differ, by name.
+    pub fn differences(&self, other: &OptionSpec) -> Vec<&'static str> {
+        let pairs = [
+            ("group", self.group == other.group),
+            ("name", self.name == other.name),
+            ("help", self.help == other.help),
+            ("kind", self.kind == other.kind),
+            ("type", self.rust_type == other.rust_type),
+            ("default", self.default == other.default),
+            (
+                "sample_default",
+                self.sample_default == other.sample_default,
+            ),
+            ("min", self.min == other.min),
+            ("max", self.max == other.max),
+            ("choices", self.choices == other.choices),
+            ("secret", self.secret == other.secret),
+            ("mutable", self.mutable == other.mutable),
+            ("required", self.required == other.required),
+            ("cli", self.cli == other.cli),
+            ("multi", self.multi == other.multi),
+            (
+                "deprecated_name",
+                self.deprecated_names == other.deprecated_names,
+            ),
+            (
+                "deprecated_group",
+                self.deprecated_groups == other.deprecated_groups,
+            ),
+            (
+                "deprecated_for_removal",
+                self.deprecated_for_removal == other.deprecated_for_removal,
+            ),
+            (
+                "deprecated_reason",
+                self.deprecated_reason == other.deprecated_reason,
+            ),
+        ];
+        pairs
+            .into_iter()
+            .filter(|(_, same)| !same)
+            .map(|(name, _)| name)
+            .collect()
+    }
+
+    /// The default's values as a file would write them: one for a
+    /// single-valued option, one per line for a multi-valued one (none for
+    /// an empty list), none when there is no default.
+    pub fn default_values(&self) -> Vec<&str> {
+        match self.default.as_deref() {
+            None => Vec::new(),
+            Some("") if self.multi => Vec::new(),
+            Some(text) if self.multi => text.split('\n').collect(),
+            Some(text) => vec![text],
+        }
+    }
+
+    /// Every `(group, name)` a file may set the option under, in priority
+    /// order: its own first, then each deprecated name in its group, then
+    /// each deprecated group with every name.
+    pub fn alternatives(&self) -> Vec<(&'static str, &'static str)> {
+        let names: Vec<&'static str> = std::iter::once(self.name)
+            .chain(self.deprecated_names.iter().copied())
+            .collect();
+        std::iter::once(self.group)
+            .chain(self.deprecated_groups.iter().copied())
+            .flat_map(|group| names.iter().map(move |name| (group, *name)))
+            .collect()
+    }
+
+    /// The command-line flags of a `cli` option, without dashes: its flag,
+    /// and for a boolean also the `no` form that sets it to false.
+    pub fn flags(&self) -> Vec<String> {
+        if !self.cli {
+            return Vec::new();
+        }
+        let flag = self.flag_name();
+        if self.kind == Kind::Boolean && !self.multi {
+            vec![format!("no{flag}"), flag]
+        } else {
+            vec![flag]
+        }
     }
 
     /// `group.name`, the way messages name an option.

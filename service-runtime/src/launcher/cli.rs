@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
-use crate::config::{Kind, LoadArgs, OptionSpec, Registry, SourceArg};
+use crate::config::{Kind, LoadArgs, MASK, OptionSpec, Registry, SourceArg};
 
 /// What the operator asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,20 +91,33 @@ fn action_flag(name: &'static str, help: &'static str) -> Arg {
         .help(help)
 }
 
+/// The help line of an option's flag: the first sentence of its help, then
+/// its type, choices and default, as in `[integer value, default: 60]`.
+fn flag_help(option: &OptionSpec) -> String {
+    let kind = if option.multi {
+        format!("{}, repeatable", option.kind.sample_name())
+    } else {
+        option.kind.sample_name().to_string()
+    };
+    let choices = match option.choices {
+        Some(choices) => format!(", one of: {}", choices.join(", ")),
+        None => String::new(),
+    };
+    let default = match &option.default {
+        None => "<None>".to_string(),
+        Some(_) if option.secret => MASK.to_string(),
+        Some(_) => option.default_values().join(", "),
+    };
+    format!(
+        "{} [{kind}{choices}, default: {default}]",
+        first_sentence(option.help)
+    )
+}
+
 fn add_option_flags(command: Command, option: &OptionSpec) -> Command {
     let flag = option.flag_name();
-    let default = option.default.as_deref().unwrap_or("<None>");
-    let help = format!(
-        "{} [{}, default: {}]",
-        first_sentence(option.help),
-        option.kind.sample_name(),
-        if option.secret && option.default.is_some() {
-            "****"
-        } else {
-            default
-        }
-    );
-    if option.kind == Kind::Boolean {
+    let help = flag_help(option);
+    if is_switch(option) {
         let negative = format!("no{flag}");
         return command
             .arg(
@@ -136,6 +149,11 @@ fn add_option_flags(command: Command, option: &OptionSpec) -> Command {
     )
 }
 
+/// A single-valued boolean: `--name` sets it, `--noname` clears it.
+fn is_switch(option: &OptionSpec) -> bool {
+    option.kind == Kind::Boolean && !option.multi
+}
+
 fn first_sentence(help: &str) -> &str {
     let paragraph = help.split("\n\n").next().unwrap_or("");
     match paragraph.find(". ") {
@@ -152,7 +170,7 @@ pub(crate) fn parse(
     registry: &Registry,
     args: Vec<OsString>,
 ) -> Request {
-    let matches = command(name, version, registry).get_matches_from(args);
+    let matches = command(name, version, registry).get_matches_from(&args);
     let action = if matches.get_flag("generate-config") {
         Action::GenerateConfig
     } else if matches.get_flag("check-config") {
@@ -165,16 +183,34 @@ pub(crate) fn parse(
     let load = LoadArgs {
         sources: sources_in_order(&matches),
         project: name.to_string(),
+        prog: prog_name(&args),
         cli_values: option_values(&matches, registry),
-        env: std::env::vars()
-            .filter(|(key, _)| key.starts_with("OS_"))
-            .collect(),
+        env: option_variables(),
     };
     Request {
         action,
         load,
         workers: matches.get_one::<u32>(WORKERS).copied(),
     }
+}
+
+/// The program's file name, searched for default files after the project
+/// name, as oslo.config does.
+fn prog_name(args: &[OsString]) -> String {
+    args.first()
+        .map(std::path::Path::new)
+        .and_then(|path| path.file_name())
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The `OS_*` variables, the only ones options are read from. Variables
+/// whose name or value is not UTF-8 cannot name an option and are skipped.
+fn option_variables() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(key, value)| Some((key.into_string().ok()?, value.into_string().ok()?)))
+        .filter(|(key, _)| key.starts_with("OS_"))
+        .collect()
 }
 
 /// `--config-file` and `--config-dir` arguments in the order given.
@@ -215,7 +251,7 @@ fn option_values(
                 written.to_string(),
             )
         };
-        if option.kind == Kind::Boolean {
+        if is_switch(option) {
             let negative = format!("no{flag}");
             if matches.get_flag(&flag) {
                 values.push(entry("true", &format!("--{flag}")));

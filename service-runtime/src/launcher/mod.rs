@@ -80,7 +80,7 @@ pub fn run_main<S: Service>(version: &'static str) -> ! {
         )]))
     });
     match request.action {
-        Action::CheckConfig => check_config(&loaded.warnings),
+        Action::CheckConfig => check_config(&conf, &loaded.warnings),
         Action::PrintConfig => print_config(&conf),
         Action::Run | Action::GenerateConfig => {}
     }
@@ -179,15 +179,27 @@ fn fail_config(errors: &ConfigErrors) -> ! {
     std::process::exit(exit::CONFIG)
 }
 
-fn check_config(warnings: &[String]) -> ! {
+/// `--check-config`: the configuration loaded and every option is valid
+/// (a load error never gets here); also checks what start-up would check
+/// next from the files, the TLS settings. Prints the warnings, then exits
+/// 0, or 78 with every problem.
+fn check_config(conf: &Conf, warnings: &[String]) -> ! {
     for warning in warnings {
         eprintln!("warning: {warning}");
     }
-    println!("configuration is valid");
+    if let Err(error) = tls_from_conf(conf) {
+        fail_config(&ConfigErrors(vec![error]));
+    }
+    let files = files_read(conf);
+    println!("configuration is valid (files read: {})", files.join(", "));
     std::process::exit(exit::OK)
 }
 
+/// `--print-config`: one line per option, `group.name = value (source)`,
+/// the value as JSON and secrets masked, after a line naming the files.
 fn print_config(conf: &Conf) -> ! {
+    let files = files_read(conf);
+    println!("# files read: {}", files.join(", "));
     for value in conf.effective_values() {
         println!(
             "{}.{} = {} ({})",
@@ -197,17 +209,20 @@ fn print_config(conf: &Conf) -> ! {
     std::process::exit(exit::OK)
 }
 
-/// Logs the effective configuration at start-up, secrets masked.
+/// The configuration files read, in reading order.
+fn files_read(conf: &Conf) -> Vec<String> {
+    let files = conf.snapshot().files.iter();
+    files.map(|path| path.display().to_string()).collect()
+}
+
+/// Logs the effective configuration at start-up, secrets masked: the files
+/// at info level, then each option at debug level, as oslo.service does
+/// (so the values show with `debug = true` or `--debug`).
 fn log_options(conf: &Conf, opts: &ServiceOpts) {
     if !opts.log_options {
         return;
     }
-    let files: Vec<String> = conf
-        .snapshot()
-        .files
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
+    let files = files_read(conf);
     tracing::info!(files = ?files, "configuration loaded");
     for value in conf.effective_values() {
         tracing::debug!(
