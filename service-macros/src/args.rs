@@ -38,21 +38,42 @@ pub(crate) struct Number {
 /// The arguments of one attribute, after the shared checks.
 pub(crate) struct Args {
     args: Vec<Arg>,
+    /// Whether a syntax error was reported: rules that depend on the
+    /// attribute as a whole are then skipped, to report nothing twice.
+    malformed: bool,
 }
 
 impl Args {
     /// No arguments, as for `#[opt]` without parentheses.
     pub(crate) fn empty() -> Args {
-        Args { args: Vec::new() }
+        Args {
+            args: Vec::new(),
+            malformed: false,
+        }
+    }
+
+    /// No usable arguments: the attribute's syntax was wrong, and that was
+    /// reported.
+    pub(crate) fn malformed() -> Args {
+        Args {
+            args: Vec::new(),
+            malformed: true,
+        }
+    }
+
+    /// Whether a syntax error was reported for this attribute.
+    pub(crate) fn is_malformed(&self) -> bool {
+        self.malformed
     }
 
     /// Parses `tokens` as a comma list of `key` and `key = value`,
     /// reporting malformed, unknown and repeated keys.
     pub(crate) fn parse(tokens: TokenStream, spec: &AttrSpec, errors: &Errors) -> Args {
-        let metas = parse_metas(tokens, errors);
+        let (metas, mut malformed) = parse_metas(tokens, errors);
         let mut args: Vec<Arg> = Vec::new();
         for meta in metas {
             let Some(arg) = Arg::from_meta(&meta, spec, errors) else {
+                malformed = true;
                 continue;
             };
             if !spec.keys.contains(&arg.key.as_str()) {
@@ -66,7 +87,7 @@ impl Args {
             }
             args.push(arg);
         }
-        Args { args }
+        Args { args, malformed }
     }
 
     /// The argument `key`, if given.
@@ -127,17 +148,14 @@ impl Args {
         let message =
             format!("`{key}` takes a string or a list of strings: `{key} = [\"a\", \"b\"]`");
         match &arg.value {
-            Some(Expr::Array(array)) => array
-                .elems
-                .iter()
-                .filter_map(|elem| {
-                    let string = string_literal(elem);
-                    if string.is_none() {
-                        errors.error_at(elem, &message);
-                    }
-                    string
-                })
-                .collect(),
+            Some(Expr::Array(array)) => {
+                let strings: Option<Vec<LitStr>> = array.elems.iter().map(string_literal).collect();
+                if strings.is_none() {
+                    let first_wrong = array.elems.iter().find(|e| string_literal(e).is_none());
+                    errors.error_at(first_wrong, &message);
+                }
+                strings.unwrap_or_default()
+            }
             Some(other) => {
                 let string = string_literal(other);
                 if string.is_none() {
@@ -175,33 +193,35 @@ impl Args {
 }
 
 /// Reads `key`, `key = value` and `key(...)` items separated by commas. A
-/// malformed item is reported, and parsing resumes after the next comma.
-fn parse_metas(tokens: TokenStream, errors: &Errors) -> Vec<Meta> {
+/// malformed item is reported and dropped, and parsing resumes after the
+/// next comma. Also says whether anything was malformed.
+fn parse_metas(tokens: TokenStream, errors: &Errors) -> (Vec<Meta>, bool) {
+    let mut malformed = false;
     let parser = |input: ParseStream| {
         let mut metas = Vec::new();
         while !input.is_empty() {
-            match input.parse::<Meta>() {
+            let item = input.parse::<Meta>().and_then(|meta| {
+                if !input.is_empty() {
+                    input.parse::<Token![,]>()?;
+                }
+                Ok(meta)
+            });
+            match item {
                 Ok(meta) => metas.push(meta),
                 Err(error) => {
                     errors.push(error);
+                    malformed = true;
                     skip_past_comma(input)?;
-                    continue;
                 }
-            }
-            if input.is_empty() {
-                break;
-            }
-            if let Err(error) = input.parse::<Token![,]>() {
-                errors.push(error);
-                skip_past_comma(input)?;
             }
         }
         Ok(metas)
     };
-    parser.parse2(tokens).unwrap_or_else(|error| {
+    let metas = parser.parse2(tokens).unwrap_or_else(|error| {
         errors.push(error);
         Vec::new()
-    })
+    });
+    (metas, malformed)
 }
 
 /// Moves past the next top-level comma, or to the end.

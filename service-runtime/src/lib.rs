@@ -75,15 +75,19 @@ macro_rules! main {
             $crate::__private::main::<$service>($crate::__private::env!("CARGO_PKG_VERSION"))
         }
     };
+    // On a misuse: the error, and a `fn main` so that none is reported
+    // missing as well.
     () => {
         $crate::__private::compile_error!(
             "`main!` needs the service type: `service_runtime::main!(MyService);`"
         );
+        fn main() {}
     };
     ($($other:tt)*) => {
         $crate::__private::compile_error!(
             "`main!` takes one argument, the service type: `service_runtime::main!(MyService);`"
         );
+        fn main() {}
     };
 }
 

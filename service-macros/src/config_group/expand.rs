@@ -168,12 +168,13 @@ fn bound_check(option: &OptionField, p: &TokenStream) -> Option<TokenStream> {
     let ty = option.value_type();
     let message = "`min` and `max` bound numeric options (integers, floats, `Port`, \
                    `Duration`): remove them, or give the field a numeric type";
-    Some(quote_spanned! {span::at(key)=>
+    let check = quote! {
         const _: () = #p::assert!(
             #p::has_bounds(<#ty as #p::OptionValue>::KIND),
             #message,
         );
-    })
+    };
+    Some(span::respan(check, key))
 }
 
 /// `Some(default)` or `None`, typed as the option's value.
@@ -215,14 +216,21 @@ fn list_default(
 
 /// A default converted to `target`: string literals through
 /// `From<&'static str>` (for `String`, `PathBuf`), anything else taken as
-/// `target` itself, so that number literals get the field's type and a
-/// mistyped default fails at the default.
+/// `target` itself, so that number literals get the field's type. The
+/// binding makes a mistyped default fail at the default, with the field's
+/// type as the reason.
 fn converted(default: &Expr, target: &impl quote::ToTokens, p: &TokenStream) -> TokenStream {
-    let at = span::at(default.span());
-    if string_literal(default).is_some() {
-        quote_spanned!(at=> #p::from_str_default::<#target>(#default))
+    let span = default.span();
+    let value = if string_literal(default).is_some() {
+        span::respan(quote!(#p::from_str_default(#default)), span)
     } else {
-        quote_spanned!(at=> #p::typed::<#target>(#default))
+        quote!(#default)
+    };
+    quote_spanned! {span::at(span)=>
+        {
+            let __default: #target = #value;
+            __default
+        }
     }
 }
 

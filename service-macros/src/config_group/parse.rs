@@ -195,7 +195,7 @@ fn take_opt_args(field: &mut Field, errors: &Errors) -> Args {
         Some(syn::Meta::NameValue(name_value)) => {
             let message = "write `#[opt(key = value, ...)]`, not `#[opt = ...]`";
             errors.error_at(name_value, message);
-            Args::empty()
+            Args::malformed()
         }
         Some(syn::Meta::Path(_)) | None => Args::empty(),
     }

@@ -70,6 +70,11 @@ fn check_group_name(name: &LitStr, errors: &Errors) {
 }
 
 fn check_option(option: &OptionField, errors: &Errors) {
+    // A malformed `#[opt]` was reported already; its other rules would
+    // only repeat the mistake in other words.
+    if option.args.is_malformed() {
+        return;
+    }
     check_option_name(option, errors);
     check_default_presence(option, errors);
     check_flags(option, errors);
@@ -140,6 +145,7 @@ fn check_bounds(option: &OptionField, errors: &Errors) {
         if min.value > max.value {
             let message = format!("`max` ({}) is below `min` ({})", max.value, min.value);
             errors.error_at(&max.expr, message);
+            return;
         }
     }
     let Some(default) = option.default.as_ref() else {
@@ -158,11 +164,11 @@ fn check_bounds(option: &OptionField, errors: &Errors) {
 }
 
 fn check_choices(option: &OptionField, errors: &Errors) {
-    let Some(span) = option.args.key_span("choices") else {
+    let Some(arg) = option.args.get("choices") else {
         return;
     };
-    if option.choices.is_empty() {
-        errors.error_at_span(span, "`choices` needs at least one value");
+    if matches!(&arg.value, Some(syn::Expr::Array(array)) if array.elems.is_empty()) {
+        errors.error_at_span(arg.key_span, "`choices` needs at least one value");
         return;
     }
     for (index, choice) in option.choices.iter().enumerate() {

@@ -117,9 +117,11 @@ impl Context<'_> {
             Some(hook) => {
                 let call = self.call(hook, &[quote!(conf)]);
                 let output = output_binding(hook.signature.output_span);
+                let convert = quote!(#p::IntoNewResult::<Self>::into_new_result(#output));
+                let convert = span::respan(convert, hook.signature.output_span);
                 quote! {
                     let #output = #call;
-                    #p::IntoNewResult::into_new_result(#output)
+                    #convert
                 }
             }
             None => {
@@ -170,6 +172,7 @@ impl Context<'_> {
             _ => quote!(conf),
         };
         let call = self.call(hook, &[quote!(self), argument]);
+        let convert = span::respan(convert, hook.signature.output_span);
         quote! {
             #signature {
                 async move {
@@ -181,10 +184,10 @@ impl Context<'_> {
     }
 
     /// `<Type>::method(args..).await`, each argument spanned at the type
-    /// the user wrote for it, so that a mismatch is reported there.
+    /// the user wrote for it, so that a mismatch is reported there, and the
+    /// method at its name.
     fn call(&self, hook: &Hook, arguments: &[TokenStream]) -> TokenStream {
-        let ty = self.ty;
-        let method = &hook.signature.ident;
+        let method = self.method_path(&hook.signature.ident);
         let spans = hook.signature.argument_spans.iter();
         // The receiver has no span of its own: it is the first argument
         // when the hook takes `self`.
@@ -196,7 +199,13 @@ impl Context<'_> {
             let span = spans.clone().nth(index - skip).copied();
             respan(argument, span.unwrap_or_else(Span::call_site))
         });
-        quote!(<#ty>::#method(#(#spanned),*).await)
+        quote!(#method(#(#spanned),*).await)
+    }
+
+    /// `<Type>::method`, located at the method's name.
+    fn method_path(&self, method: &syn::Ident) -> TokenStream {
+        let ty = self.ty;
+        span::respan(quote!(<#ty>::#method), method.span())
     }
 
     fn task_fn_ident(task: &Periodic) -> syn::Ident {
@@ -205,16 +214,18 @@ impl Context<'_> {
 
     fn task_fn(&self, task: &Periodic) -> TokenStream {
         let (ty, p) = (self.ty, &self.p);
-        let method = &task.signature.ident;
+        let method = self.method_path(&task.signature.ident);
         let ident = Self::task_fn_ident(task);
         let output = output_binding(task.signature.output_span);
         let call = match task.signature.argument_spans.first() {
             Some(span) => {
                 let ctx = respan(&quote!(ctx), *span);
-                quote!(<#ty>::#method(service, #ctx).await)
+                quote!(#method(service, #ctx).await)
             }
-            None => quote!(<#ty>::#method(service).await),
+            None => quote!(#method(service).await),
         };
+        let convert = quote!(#p::IntoTaskOutcome::into_task_outcome(#output));
+        let convert = span::respan(convert, task.signature.output_span);
         quote! {
             fn #ident<'a>(
                 service: &'a mut #ty,
@@ -223,7 +234,7 @@ impl Context<'_> {
                 let _ = &ctx;
                 #p::Box::pin(async move {
                     let #output = #call;
-                    #p::IntoTaskOutcome::into_task_outcome(#output)
+                    #convert
                 })
             }
         }

@@ -14,7 +14,7 @@ const SERVICE_ATTR: AttrSpec = AttrSpec {
     name: "#[service]",
     keys: &[
         // name = "my-service"
-        "name", // workers = 4 | workers = group.option
+        "name",    // workers = 4 | workers = group.option
         "workers", // crate = "path::to::runtime"
         "crate",
     ],
