@@ -419,8 +419,8 @@ impl<E: std::fmt::Display> IntoTaskOutcome for Result<(), E> {
 
 /// A future for the stub `new` of a service whose macro failed. It never
 /// runs: the program does not compile.
-pub fn unreachable_future<T>() -> impl Future<Output = T> + Send {
-    async { unreachable!("a `#[service]` with errors fails to compile") }
+pub async fn unreachable_future<T>() -> T {
+    unreachable!("a `#[service]` with errors fails to compile")
 }
 
 // ---------------------------------------------------------------------------

@@ -36,6 +36,7 @@ pub(crate) fn generate(item: &ItemImpl, model: &ServiceModel) -> TokenStream {
         .map(|hook| cx.hook_fn(hook));
     let task_fns = model.tasks.iter().map(|task| cx.task_fn(task));
     let task_specs = model.tasks.iter().map(|task| cx.task_spec(task));
+    let item = allow_unused_async(item, model);
     quote! {
         #item
 
@@ -270,6 +271,24 @@ impl Context<'_> {
             }
         }
     }
+}
+
+/// The impl block with `clippy::unused_async` allowed on the hooks and
+/// tasks: they must be `async fn` whether or not they await, so the lint
+/// would only ask the user for something the macro forbids.
+fn allow_unused_async(item: &ItemImpl, model: &ServiceModel) -> ItemImpl {
+    let mut item = item.clone();
+    let hooks = model.hooks.iter().map(|hook| &hook.signature.ident);
+    let tasks = model.tasks.iter().map(|task| &task.signature.ident);
+    let called: Vec<&syn::Ident> = hooks.chain(tasks).collect();
+    for impl_item in &mut item.items {
+        if let syn::ImplItem::Fn(method) = impl_item {
+            if called.contains(&&method.sig.ident) {
+                method.attrs.push(syn::parse_quote!(#[allow(clippy::unused_async)]));
+            }
+        }
+    }
+    item
 }
 
 /// The local that holds a user method's result, spanned at its return
