@@ -7,7 +7,7 @@
 #[test]
 fn ui() {
     let cases = trybuild::TestCases::new();
-    for macro_name in ["config_group", "service", "periodic"] {
+    for macro_name in ["config_group", "service", "periodic", "main"] {
         cases.pass(format!("{macro_name}/pass/*.rs"));
         cases.compile_fail(format!("{macro_name}/fail/*.rs"));
     }

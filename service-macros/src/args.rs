@@ -1,74 +1,93 @@
 //! `key = value` and bare `flag` attribute arguments, with the checks every
 //! macro shares: unknown keys list the valid ones, repeated keys are errors,
-//! values of the wrong kind point at the value.
+//! values of the wrong kind point at the value. A malformed argument is
+//! reported and skipped; the arguments after it are still read.
 
-use proc_macro2::{Span, TokenStream};
-use syn::parse::Parser;
-use syn::punctuated::Punctuated;
+use proc_macro2::{Span, TokenStream, TokenTree};
+use syn::parse::{ParseStream, Parser};
 use syn::spanned::Spanned;
-use syn::{Expr, Lit, Meta, Token};
+use syn::{Expr, Lit, LitStr, Meta, Token};
 
 use crate::errors::Errors;
+
+/// What an attribute accepts, for parsing and for messages.
+pub(crate) struct AttrSpec {
+    /// The attribute as users write it: `#[opt]`.
+    pub(crate) name: &'static str,
+    /// Every accepted key.
+    pub(crate) keys: &'static [&'static str],
+    /// Advice for keys that users write by mistake: `(wrong, advice)`.
+    pub(crate) hints: &'static [(&'static str, &'static str)],
+}
 
 /// One argument: its key and, unless it is a bare flag, its value.
 pub(crate) struct Arg {
     pub(crate) key: String,
     pub(crate) key_span: Span,
     pub(crate) value: Option<Expr>,
-    pub(crate) meta: Meta,
+    /// The whole `key = value`, for errors about the argument as a whole.
+    pub(crate) span: Span,
+}
+
+/// A number literal and the expression it was read from.
+pub(crate) struct Number {
+    pub(crate) value: f64,
+    pub(crate) expr: Expr,
 }
 
 /// The arguments of one attribute, after the shared checks.
 pub(crate) struct Args {
     args: Vec<Arg>,
+    /// Whether a syntax error was reported: rules that depend on the
+    /// attribute as a whole are then skipped, to report nothing twice.
+    malformed: bool,
 }
 
-/// The attribute's own name, for messages: `#[opt]`, `#[periodic]`.
-pub(crate) struct AttrName(pub(crate) &'static str);
-
 impl Args {
-    /// Parses `tokens` as a comma list of `key`, `key = value` and
-    /// `key(...)`, reporting unknown and repeated keys.
-    pub(crate) fn parse(
-        tokens: TokenStream,
-        attr: &AttrName,
-        valid: &[&str],
-        errors: &Errors,
-    ) -> Args {
-        let parser = Punctuated::<Meta, Token![,]>::parse_terminated;
-        let metas = match parser.parse2(tokens) {
-            Ok(metas) => metas,
-            Err(error) => {
-                errors.push(error);
-                return Args { args: Vec::new() };
-            }
-        };
+    /// No arguments, as for `#[opt]` without parentheses.
+    pub(crate) fn empty() -> Args {
+        Args {
+            args: Vec::new(),
+            malformed: false,
+        }
+    }
+
+    /// No usable arguments: the attribute's syntax was wrong, and that was
+    /// reported.
+    pub(crate) fn malformed() -> Args {
+        Args {
+            args: Vec::new(),
+            malformed: true,
+        }
+    }
+
+    /// Whether a syntax error was reported for this attribute.
+    pub(crate) fn is_malformed(&self) -> bool {
+        self.malformed
+    }
+
+    /// Parses `tokens` as a comma list of `key` and `key = value`,
+    /// reporting malformed, unknown and repeated keys.
+    pub(crate) fn parse(tokens: TokenStream, spec: &AttrSpec, errors: &Errors) -> Args {
+        let (metas, mut malformed) = parse_metas(tokens, errors);
         let mut args: Vec<Arg> = Vec::new();
         for meta in metas {
-            let Some(arg) = Arg::from_meta(meta, attr, errors) else {
+            let Some(arg) = Arg::from_meta(&meta, spec, errors) else {
+                malformed = true;
                 continue;
             };
-            if !valid.contains(&arg.key.as_str()) {
-                let list = valid
-                    .iter()
-                    .map(|k| format!("`{k}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let message = format!(
-                    "unknown key `{}` in `{}`; valid keys are {list}",
-                    arg.key, attr.0
-                );
-                errors.push(syn::Error::new(arg.key_span, message));
+            if !spec.keys.contains(&arg.key.as_str()) {
+                errors.error_at_span(arg.key_span, unknown_key_message(&arg.key, spec));
                 continue;
             }
             if args.iter().any(|seen| seen.key == arg.key) {
-                let message = format!("duplicate key `{}` in `{}`", arg.key, attr.0);
-                errors.push(syn::Error::new(arg.key_span, message));
+                let message = format!("duplicate key `{}` in `{}`: keep one", arg.key, spec.name);
+                errors.error_at_span(arg.key_span, message);
                 continue;
             }
             args.push(arg);
         }
-        Args { args }
+        Args { args, malformed }
     }
 
     /// The argument `key`, if given.
@@ -76,29 +95,31 @@ impl Args {
         self.args.iter().find(|arg| arg.key == key)
     }
 
-    /// A flag: `key` alone or `key = true|false`.
-    pub(crate) fn flag(&self, key: &str, errors: &Errors) -> bool {
-        let Some(arg) = self.get(key) else {
-            return false;
+    /// Where `key` was written, if it was.
+    pub(crate) fn key_span(&self, key: &str) -> Option<Span> {
+        self.get(key).map(|arg| arg.key_span)
+    }
+
+    /// A flag: `key` alone or `key = true|false`. `None` when absent.
+    pub(crate) fn flag(&self, key: &str, errors: &Errors) -> Option<bool> {
+        let arg = self.get(key)?;
+        let Some(value) = &arg.value else {
+            return Some(true);
         };
-        match &arg.value {
-            None => true,
-            Some(Expr::Lit(lit)) => match &lit.lit {
-                Lit::Bool(value) => value.value,
-                other => {
-                    errors.error_at(other, format!("`{key}` takes `true` or `false`"));
-                    false
-                }
-            },
-            Some(other) => {
-                errors.error_at(other, format!("`{key}` takes `true` or `false`"));
-                false
-            }
+        if let Expr::Lit(syn::ExprLit {
+            lit: Lit::Bool(value),
+            ..
+        }) = value
+        {
+            return Some(value.value);
         }
+        let message = format!("`{key}` is a flag: write `{key}` or `{key} = false`");
+        errors.error_at(value, message);
+        None
     }
 
     /// A string literal value.
-    pub(crate) fn string(&self, key: &str, errors: &Errors) -> Option<syn::LitStr> {
+    pub(crate) fn string(&self, key: &str, errors: &Errors) -> Option<LitStr> {
         let arg = self.get(key)?;
         match &arg.value {
             Some(Expr::Lit(syn::ExprLit {
@@ -106,17 +127,13 @@ impl Args {
                 ..
             })) => Some(value.clone()),
             Some(other) => {
-                errors.error_at(
-                    other,
-                    format!("`{key}` takes a string literal, like `{key} = \"...\"`"),
-                );
+                let message = format!("`{key}` takes a string literal: `{key} = \"...\"`");
+                errors.error_at(other, message);
                 None
             }
             None => {
-                errors.error_at(
-                    &arg.meta,
-                    format!("`{key}` needs a value: `{key} = \"...\"`"),
-                );
+                let message = format!("`{key}` needs a value: `{key} = \"...\"`");
+                errors.error_at_span(arg.span, message);
                 None
             }
         }
@@ -124,37 +141,30 @@ impl Args {
 
     /// A list of string literals: `key = ["a", "b"]` (a single string is
     /// accepted as a list of one).
-    pub(crate) fn strings(&self, key: &str, errors: &Errors) -> Vec<syn::LitStr> {
+    pub(crate) fn strings(&self, key: &str, errors: &Errors) -> Vec<LitStr> {
         let Some(arg) = self.get(key) else {
             return Vec::new();
         };
         let message =
-            format!("`{key}` takes a string or a list of strings, like `{key} = [\"a\"]`");
+            format!("`{key}` takes a string or a list of strings: `{key} = [\"a\", \"b\"]`");
         match &arg.value {
-            Some(Expr::Lit(syn::ExprLit {
-                lit: Lit::Str(value),
-                ..
-            })) => vec![value.clone()],
-            Some(Expr::Array(array)) => array
-                .elems
-                .iter()
-                .filter_map(|elem| match elem {
-                    Expr::Lit(syn::ExprLit {
-                        lit: Lit::Str(value),
-                        ..
-                    }) => Some(value.clone()),
-                    other => {
-                        errors.error_at(other, &message);
-                        None
-                    }
-                })
-                .collect(),
+            Some(Expr::Array(array)) => {
+                let strings: Option<Vec<LitStr>> = array.elems.iter().map(string_literal).collect();
+                if strings.is_none() {
+                    let first_wrong = array.elems.iter().find(|e| string_literal(e).is_none());
+                    errors.error_at(first_wrong, &message);
+                }
+                strings.unwrap_or_default()
+            }
             Some(other) => {
-                errors.error_at(other, &message);
-                Vec::new()
+                let string = string_literal(other);
+                if string.is_none() {
+                    errors.error_at(other, &message);
+                }
+                string.into_iter().collect()
             }
             None => {
-                errors.error_at(&arg.meta, &message);
+                errors.error_at_span(arg.span, &message);
                 Vec::new()
             }
         }
@@ -164,63 +174,160 @@ impl Args {
     pub(crate) fn expr(&self, key: &str, errors: &Errors) -> Option<Expr> {
         let arg = self.get(key)?;
         if arg.value.is_none() {
-            errors.error_at(&arg.meta, format!("`{key}` needs a value: `{key} = ...`"));
+            let message = format!("`{key}` needs a value: `{key} = ...`");
+            errors.error_at_span(arg.span, message);
         }
         arg.value.clone()
     }
 
-    /// A numeric literal value, possibly negative.
-    pub(crate) fn number(&self, key: &str, errors: &Errors) -> Option<(f64, Expr)> {
+    /// A number literal, possibly negative.
+    pub(crate) fn number(&self, key: &str, errors: &Errors) -> Option<Number> {
         let expr = self.expr(key, errors)?;
-        match literal_number(&expr) {
-            Some(number) => Some((number, expr)),
-            None => {
-                errors.error_at(
-                    &expr,
-                    format!("`{key}` takes a number literal, like `{key} = 1`"),
-                );
-                None
-            }
-        }
+        let Some(value) = literal_number(&expr) else {
+            let message = format!("`{key}` takes a number literal: `{key} = 10`");
+            errors.error_at(&expr, message);
+            return None;
+        };
+        Some(Number { value, expr })
     }
 }
 
+/// Reads `key`, `key = value` and `key(...)` items separated by commas. A
+/// malformed item is reported and dropped, and parsing resumes after the
+/// next comma. Also says whether anything was malformed.
+fn parse_metas(tokens: TokenStream, errors: &Errors) -> (Vec<Meta>, bool) {
+    let mut malformed = false;
+    let parser = |input: ParseStream| {
+        let mut metas = Vec::new();
+        while !input.is_empty() {
+            let item = input.parse::<Meta>().and_then(|meta| {
+                if !input.is_empty() {
+                    input.parse::<Token![,]>()?;
+                }
+                Ok(meta)
+            });
+            match item {
+                Ok(meta) => metas.push(meta),
+                Err(error) => {
+                    errors.push(error);
+                    malformed = true;
+                    skip_past_comma(input)?;
+                }
+            }
+        }
+        Ok(metas)
+    };
+    let metas = parser.parse2(tokens).unwrap_or_else(|error| {
+        errors.push(error);
+        Vec::new()
+    });
+    (metas, malformed)
+}
+
+/// Moves past the next top-level comma, or to the end.
+fn skip_past_comma(input: ParseStream) -> syn::Result<()> {
+    input.step(|cursor| {
+        let mut rest = *cursor;
+        while let Some((tree, next)) = rest.token_tree() {
+            rest = next;
+            if matches!(&tree, TokenTree::Punct(punct) if punct.as_char() == ',') {
+                break;
+            }
+        }
+        Ok(((), rest))
+    })
+}
+
 impl Arg {
-    fn from_meta(meta: Meta, attr: &AttrName, errors: &Errors) -> Option<Arg> {
+    fn from_meta(meta: &Meta, spec: &AttrSpec, errors: &Errors) -> Option<Arg> {
         let path = meta.path();
-        let Some(ident) = path.get_ident().cloned().or_else(|| single_keyword(path)) else {
-            errors.error_at(
-                path,
-                format!("expected a key of `{}`, like `name = ...`", attr.0),
-            );
+        let Some(key) = single_segment(path) else {
+            let message = format!("expected a key of `{}`, like `name = ...`", spec.name);
+            errors.error_at(path, message);
             return None;
         };
-        let value = match &meta {
+        let value = match meta {
             Meta::Path(_) => None,
-            Meta::NameValue(nv) => Some(nv.value.clone()),
+            Meta::NameValue(name_value) => Some(name_value.value.clone()),
             Meta::List(list) => {
-                let message = format!(
-                    "`{}` does not take a parenthesised list here; write `{} = ...`",
-                    ident, ident
-                );
+                let message = format!("write `{key} = ...`, not `{key}(...)`");
                 errors.error_at(list, message);
                 return None;
             }
         };
         Some(Arg {
-            key: ident.to_string(),
+            key,
             key_span: path.span(),
             value,
-            meta,
+            span: meta.span(),
         })
     }
 }
 
-/// `crate` parses as a path segment but not as an ident.
-fn single_keyword(path: &syn::Path) -> Option<syn::Ident> {
-    let segment = path.segments.first()?;
-    (path.segments.len() == 1 && path.leading_colon.is_none())
-        .then(|| syn::Ident::new(&segment.ident.to_string(), segment.ident.span()))
+/// The one segment of `path`, also for keywords such as `crate`.
+fn single_segment(path: &syn::Path) -> Option<String> {
+    let only = path.segments.len() == 1 && path.leading_colon.is_none();
+    let segment = path.segments.first().filter(|_| only)?;
+    segment
+        .arguments
+        .is_none()
+        .then(|| segment.ident.to_string())
+}
+
+fn unknown_key_message(key: &str, spec: &AttrSpec) -> String {
+    let valid = spec
+        .keys
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let advice = spec
+        .hints
+        .iter()
+        .find(|(wrong, _)| *wrong == key)
+        .map(|(_, advice)| format!(" ({advice})"))
+        .or_else(|| closest_key(key, spec.keys).map(|k| format!(" (did you mean `{k}`?)")))
+        .unwrap_or_default();
+    format!(
+        "unknown key `{key}` in `{}`{advice}; valid keys are {valid}",
+        spec.name
+    )
+}
+
+/// The valid key nearest to a misspelled one, when it is near enough.
+fn closest_key(key: &str, keys: &[&'static str]) -> Option<&'static str> {
+    keys.iter()
+        .map(|candidate| (edit_distance(key, candidate), *candidate))
+        .filter(|(distance, candidate)| *distance <= candidate.len().max(key.len()) / 3)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
+/// Levenshtein distance between two short ASCII words.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// The string of a string literal expression.
+pub(crate) fn string_literal(expr: &Expr) -> Option<LitStr> {
+    match expr {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(value),
+            ..
+        }) => Some(value.clone()),
+        Expr::Group(group) => string_literal(&group.expr),
+        _ => None,
+    }
 }
 
 /// The value of an integer or float literal, with an optional minus sign.
@@ -246,14 +353,16 @@ pub(crate) fn literal_number(expr: &Expr) -> Option<f64> {
 
 /// The `crate = "path"` override, or `::service_runtime`.
 pub(crate) fn runtime_path(args: &Args, errors: &Errors) -> TokenStream {
-    match args.string("crate", errors) {
-        Some(lit) => match lit.parse::<syn::Path>() {
-            Ok(path) => quote::quote!(#path),
-            Err(_) => {
-                errors.error_at(&lit, "`crate` takes a path, like `crate = \"my_runtime\"`");
-                quote::quote!(::service_runtime)
-            }
-        },
-        None => quote::quote!(::service_runtime),
+    let default = quote::quote!(::service_runtime);
+    let Some(lit) = args.string("crate", errors) else {
+        return default;
+    };
+    match lit.parse::<syn::Path>() {
+        Ok(path) => quote::quote!(#path),
+        Err(_) => {
+            let message = "`crate` takes a path to the runtime crate: `crate = \"my_runtime\"`";
+            errors.error_at(&lit, message);
+            default
+        }
     }
 }

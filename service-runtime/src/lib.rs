@@ -51,7 +51,12 @@ pub mod systemd;
 pub mod task_group;
 pub mod testkit;
 
-pub use service_macros::{config_group, periodic, service};
+#[doc = include_str!("macros_doc/config_group.md")]
+pub use service_macros::config_group;
+#[doc = include_str!("macros_doc/periodic.md")]
+pub use service_macros::periodic;
+#[doc = include_str!("macros_doc/service.md")]
+pub use service_macros::service;
 
 pub use config::Conf;
 pub use service::{Context, Service};
@@ -64,18 +69,27 @@ pub mod prelude {
     pub use crate::{config_group, periodic, service};
 }
 
-/// Generates `fn main` for a service type annotated with [`service`].
-///
-/// The generated function parses the command line, loads the configuration,
-/// sets up logging and runs the service with the launcher its worker count
-/// asks for. It never returns: the process exits with the code described in
-/// [`exit`].
+#[doc = include_str!("macros_doc/main.md")]
 #[macro_export]
 macro_rules! main {
-    ($service:ty) => {
+    ($service:ty $(,)?) => {
         fn main() {
-            $crate::__private::run_main::<$service>(env!("CARGO_PKG_VERSION"))
+            $crate::__private::main::<$service>($crate::__private::env!("CARGO_PKG_VERSION"))
         }
+    };
+    // On a misuse: the error, and a `fn main` so that none is reported
+    // missing as well.
+    () => {
+        $crate::__private::compile_error!(
+            "`main!` needs the service type: `service_runtime::main!(MyService);`"
+        );
+        fn main() {}
+    };
+    ($($other:tt)*) => {
+        $crate::__private::compile_error!(
+            "`main!` takes one argument, the service type: `service_runtime::main!(MyService);`"
+        );
+        fn main() {}
     };
 }
 

@@ -15,12 +15,13 @@ impl Worker {
     async fn stop(&mut self, _graceful: bool) {}
 }
 
-/// `main!` expands to a `fn main`; here it lives in a module so that the
-/// test binary does not start a service when trybuild runs it.
+/// `main!` writes a `fn main`; here it lives in a module so that the test
+/// binary, which trybuild runs, does not start the service.
+#[allow(dead_code)]
 mod entry {
     service_runtime::main!(super::Worker);
 }
 
 fn main() {
-    let _ = entry::main;
+    assert_eq!(<Worker as Service>::NAME, "worker");
 }

@@ -1,0 +1,8 @@
+use service_runtime::config_group;
+
+#[config_group(name = "database")]
+pub struct DatabaseOpts {
+    pub timeout: u32,
+}
+
+fn main() {}

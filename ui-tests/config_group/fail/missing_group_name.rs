@@ -1,0 +1,9 @@
+use service_runtime::config_group;
+
+#[config_group()]
+pub struct DatabaseOpts {
+    #[opt(default = 10)]
+    pub timeout: u32,
+}
+
+fn main() {}

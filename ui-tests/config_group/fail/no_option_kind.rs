@@ -1,0 +1,13 @@
+use std::net::SocketAddr;
+
+use service_runtime::config_group;
+
+#[config_group(name = "database")]
+pub struct DatabaseOpts {
+    #[opt(default = 10)]
+    pub timeout: u32,
+
+    pub listen: Option<SocketAddr>,
+}
+
+fn main() {}

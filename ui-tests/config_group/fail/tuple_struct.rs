@@ -1,0 +1,6 @@
+use service_runtime::config_group;
+
+#[config_group(name = "database")]
+pub struct DatabaseOpts(u32);
+
+fn main() {}

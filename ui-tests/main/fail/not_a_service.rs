@@ -1,0 +1,3 @@
+pub struct Worker;
+
+service_runtime::main!(Worker);

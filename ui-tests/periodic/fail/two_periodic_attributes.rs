@@ -1,0 +1,13 @@
+use service_runtime::prelude::*;
+
+#[derive(Default)]
+pub struct Reporter;
+
+#[service(name = "reporter")]
+impl Reporter {
+    #[periodic(spacing = 60)]
+    #[periodic(run_immediately)]
+    async fn report(&mut self) {}
+}
+
+fn main() {}

@@ -1,0 +1,70 @@
+//! The macros with the runtime renamed in Cargo.toml to `renamed_runtime`.
+//!
+//! This crate has no dependency named `service_runtime`: it builds only if
+//! every expansion honours `crate = "renamed_runtime"` (and `main!` its
+//! `$crate`). [`check`] runs the expansions; a pass case of the UI tests
+//! calls it.
+
+use renamed_runtime::prelude::*;
+
+/// Options reached through the renamed crate.
+#[config_group(name = "renamed", crate = "renamed_runtime")]
+pub struct RenamedOpts {
+    /// A number.
+    #[opt(default = 7, min = 1)]
+    pub count: u32,
+
+    /// Perhaps a label.
+    pub label: Option<String>,
+
+    /// Every peer.
+    #[opt(multi, default = ["a"])]
+    pub peers: Vec<String>,
+}
+
+/// A service reached through the renamed crate.
+#[derive(Default)]
+pub struct Renamed {
+    ticks: u32,
+}
+
+#[service(name = "renamed", workers = renamed.count, crate = "renamed_runtime")]
+impl Renamed {
+    async fn start(&mut self, _ctx: &Context) -> anyhow_free::Result {
+        Ok(())
+    }
+
+    #[periodic(spacing = 5, run_immediately)]
+    async fn tick(&mut self) {
+        self.ticks += 1;
+    }
+}
+
+/// `main!` through the renamed crate; never called.
+#[allow(dead_code)]
+mod entry {
+    renamed_runtime::main!(super::Renamed);
+}
+
+/// An error type that is not `anyhow`, which this crate does not depend on.
+mod anyhow_free {
+    /// The result of a hook.
+    pub type Result = std::result::Result<(), std::io::Error>;
+}
+
+/// Reads the group and the service's declarations back.
+///
+/// # Panics
+///
+/// When the expansion lost a value.
+pub fn check() {
+    let conf = renamed_runtime::testkit::conf(&[("renamed", "count", "3")]);
+    let opts = conf.group::<RenamedOpts>();
+    assert_eq!((opts.count, opts.label.as_deref()), (3, None));
+    assert_eq!(opts.peers, ["a"]);
+    assert_eq!(<Renamed as Service>::NAME, "renamed");
+    assert_eq!(Renamed::workers(&conf), Ok(3));
+    let tasks = Renamed::periodic_tasks();
+    assert_eq!(tasks.len(), 1);
+    assert!(tasks[0].run_immediately);
+}

@@ -1,0 +1,10 @@
+use service_runtime::prelude::*;
+
+#[derive(Default)]
+pub struct Worker;
+
+#[service(name = "worker", name = "other")]
+impl Worker {
+}
+
+fn main() {}

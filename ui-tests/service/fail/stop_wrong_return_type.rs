@@ -1,0 +1,13 @@
+use service_runtime::prelude::*;
+
+#[derive(Default)]
+pub struct Worker;
+
+#[service(name = "worker")]
+impl Worker {
+    async fn stop(&mut self, _graceful: bool) -> bool {
+        true
+    }
+}
+
+fn main() {}
