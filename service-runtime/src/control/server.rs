@@ -277,7 +277,14 @@ async fn write_answer(write: &mut (impl AsyncWrite + Unpin), answer: &Answer) ->
 
 /// Hands a command to the launcher and waits for its answer.
 async fn ask(requests: &mpsc::UnboundedSender<ControlRequest>, command: Command) -> Answer {
-    tracing::info!(command = %command, "control command");
+    match command {
+        Command::Reload | Command::RunTask(_) | Command::Workers(_) => {
+            tracing::info!(command = %command, "control command");
+        }
+        Command::Status | Command::Tasks | Command::Config | Command::Help => {
+            tracing::debug!(command = %command, "control command");
+        }
+    }
     if let Command::Help = command {
         return Ok(Command::help());
     }
