@@ -38,6 +38,7 @@
 extern crate self as service_runtime;
 
 pub mod config;
+mod control;
 pub mod exit;
 pub mod http;
 mod launcher;

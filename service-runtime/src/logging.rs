@@ -1,17 +1,27 @@
 //! Logging through `tracing`, with every line naming its process.
 //!
-//! Each line starts with the time, the process's role (`main` or
-//! `worker N`) and its pid, so that the lines of several worker processes
-//! writing to one file can be told apart. The level follows `debug`, which
-//! can change on reload; the log file can be reopened after rotation.
+//! Each line carries the time, the process's role (`main` or `worker N`)
+//! and its pid, so that the lines of several worker processes writing to
+//! one file can be told apart. Lines are plain text by default, or one JSON
+//! object each with `use_json`.
+//!
+//! The level follows `debug` and `default_log_levels`, which can change on
+//! reload. The log file can be reopened after rotation, and moves to a new
+//! path when a reload changes `log_file` or `log_dir`. The values of secret
+//! options are replaced by `****` in every line before it is written, so a
+//! secret cannot reach the log even through a careless message.
 
+use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use tracing::field::{Field, Visit};
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::format::{DefaultFields, Format, Writer};
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::fmt::format::{DefaultFields, Format, Full, Writer};
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
 use tracing_subscriber::layer::SubscriberExt;
@@ -19,7 +29,13 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::reload;
 use tracing_subscriber::util::SubscriberInitExt;
 
+use crate::config::{Conf, Kind, MASK, OptionValue};
 use crate::options::ServiceOpts;
+
+/// Secrets shorter than this are not searched for in log lines: masking
+/// every occurrence of two or three common letters would garble the log.
+/// The runtime never logs a secret's value itself, whatever its length.
+pub const MIN_MASKED_SECRET_LEN: usize = 4;
 
 /// Which process is logging.
 #[derive(Clone, Copy, Debug)]
@@ -28,6 +44,16 @@ pub enum Role {
     Main,
     /// A worker process, numbered from 1.
     Worker(u32),
+}
+
+impl Role {
+    /// The worker number, `None` for the main process.
+    fn worker(self) -> Option<u32> {
+        match self {
+            Role::Main => None,
+            Role::Worker(id) => Some(id),
+        }
+    }
 }
 
 impl std::fmt::Display for Role {
@@ -39,12 +65,123 @@ impl std::fmt::Display for Role {
     }
 }
 
-/// Changes the running logger: level and output file.
+/// One item of `default_log_levels`: the level of a log target and of
+/// everything below it, written `target=LEVEL` (`hyper=WARN`).
+///
+/// Targets are module paths (`service_runtime::http::access`) or crate
+/// names (`hyper`). Levels are `TRACE`, `DEBUG`, `INFO`, `WARN`, `ERROR`
+/// and `OFF`, in any case; oslo.log's `WARNING`, `CRITICAL` and `FATAL`
+/// are accepted too.
+///
+/// ```
+/// use service_runtime::config::OptionValue;
+/// use service_runtime::logging::LogLevel;
+///
+/// let level = LogLevel::parse_raw("hyper=warning").unwrap();
+/// assert_eq!(level.render(), "hyper=WARN");
+/// assert!(LogLevel::parse_raw("hyper").is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogLevel {
+    target: String,
+    level: LevelFilter,
+}
+
+impl LogLevel {
+    /// The level of `target`.
+    pub fn new(target: impl Into<String>, level: LevelFilter) -> LogLevel {
+        LogLevel {
+            target: target.into(),
+            level,
+        }
+    }
+
+    /// The log target.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The most verbose level written for the target.
+    pub fn level(&self) -> LevelFilter {
+        self.level
+    }
+
+    /// The default of `default_log_levels`: quiet libraries whose debug
+    /// output is only useful to their own developers.
+    pub fn defaults() -> Vec<LogLevel> {
+        ["hyper", "hyper_util", "h2", "rustls", "mio", "tokio_util"]
+            .into_iter()
+            .map(|target| LogLevel::new(target, LevelFilter::WARN))
+            .collect()
+    }
+
+    /// The item as an `EnvFilter` directive.
+    fn directive(&self) -> String {
+        format!("{}={}", self.target, level_name(self.level).to_lowercase())
+    }
+}
+
+impl OptionValue for LogLevel {
+    const KIND: Kind = Kind::String;
+
+    fn parse_raw(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        let Some((target, level)) = raw.split_once('=') else {
+            return Err(format!(
+                "expected `target=LEVEL` (for example `hyper=WARN`), got `{raw}`"
+            ));
+        };
+        let target = target.trim();
+        let valid_target = !target.is_empty()
+            && target
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '.' | '-'));
+        if !valid_target {
+            return Err(format!(
+                "expected a log target made of letters, digits, `_`, `-`, `.` and `::` before \
+                 `=`, got `{target}`"
+            ));
+        }
+        let level = parse_level(level.trim())?;
+        Ok(LogLevel::new(target, level))
+    }
+
+    fn render(&self) -> String {
+        format!("{}={}", self.target, level_name(self.level))
+    }
+}
+
+fn parse_level(text: &str) -> Result<LevelFilter, String> {
+    let level = match text.to_ascii_uppercase().as_str() {
+        "TRACE" => LevelFilter::TRACE,
+        "DEBUG" => LevelFilter::DEBUG,
+        "INFO" => LevelFilter::INFO,
+        "WARN" | "WARNING" => LevelFilter::WARN,
+        "ERROR" | "CRITICAL" | "FATAL" => LevelFilter::ERROR,
+        "OFF" => LevelFilter::OFF,
+        _ => {
+            return Err(format!(
+                "expected a level among TRACE, DEBUG, INFO, WARN, ERROR and OFF, got `{text}`"
+            ));
+        }
+    };
+    Ok(level)
+}
+
+fn level_name(level: LevelFilter) -> &'static str {
+    match level.into_level() {
+        None => "OFF",
+        Some(level) => level.as_str(),
+    }
+}
+
+/// Changes the running logger: levels, format and output file.
 #[derive(Clone)]
 pub struct LogControl {
     filter: reload::Handle<EnvFilter, tracing_subscriber::Registry>,
     output: Output,
-    base_directives: Option<String>,
+    json: Arc<AtomicBool>,
+    env_directives: Option<String>,
 }
 
 impl std::fmt::Debug for LogControl {
@@ -54,11 +191,42 @@ impl std::fmt::Debug for LogControl {
 }
 
 impl LogControl {
-    /// Switches debug logging on or off.
-    pub fn set_debug(&self, debug: bool) {
-        let filter = build_filter(debug, self.base_directives.as_deref());
+    /// Applies the logging options of a new configuration: `debug`,
+    /// `default_log_levels`, `use_json`, `use_stderr`, the file named by
+    /// `log_file` and `log_dir`, and the values of secret options to mask.
+    ///
+    /// A new log file is opened before the old one is let go; when it
+    /// cannot be opened the error is logged and lines keep going to the
+    /// old file.
+    pub fn reconfigure(&self, conf: &Conf) {
+        let opts = conf.group::<ServiceOpts>();
+        self.output.set_secrets(secret_values(conf));
+        let filter = build_filter(
+            opts.debug,
+            &opts.default_log_levels,
+            self.env_directives.as_deref(),
+        );
         if let Err(error) = self.filter.reload(filter) {
-            tracing::warn!(%error, "could not change the log level");
+            tracing::warn!(%error, "could not change the log levels");
+        }
+        self.json.store(opts.use_json, Ordering::Relaxed);
+        self.output.set_stderr(opts.use_stderr);
+        self.move_file(log_path(opts));
+    }
+
+    fn move_file(&self, path: Option<PathBuf>) {
+        let current = self.output.path();
+        if current == path {
+            return;
+        }
+        let shown = |path: &Option<PathBuf>| {
+            path.as_ref()
+                .map_or_else(|| "standard error".to_string(), |p| p.display().to_string())
+        };
+        tracing::info!(to = %shown(&path), "log output moves");
+        match self.output.set_path(path.as_deref()) {
+            Ok(()) => tracing::info!(from = %shown(&current), "log output continues here"),
+            Err(error) => tracing::error!(%error, "log output stays where it was"),
         }
     }
 
@@ -73,21 +241,31 @@ impl LogControl {
     }
 }
 
-/// Sets up the global logger for this process.
+/// Sets up the global logger for this process from the configuration's
+/// logging options.
 ///
-/// `RUST_LOG`, when set, adds directives on top of the level `debug` gives.
+/// `RUST_LOG`, when set, adds directives on top of the levels `debug` and
+/// `default_log_levels` give.
 ///
 /// # Errors
 ///
 /// When the log file cannot be opened.
-pub fn init(role: Role, opts: &ServiceOpts) -> io::Result<LogControl> {
+pub fn init(role: Role, conf: &Conf) -> io::Result<LogControl> {
+    let opts = conf.group::<ServiceOpts>();
     let output = Output::open(log_path(opts).as_deref(), opts.use_stderr)?;
-    let base_directives = std::env::var("RUST_LOG").ok();
-    let filter = build_filter(opts.debug, base_directives.as_deref());
+    output.set_secrets(secret_values(conf));
+    let env_directives = std::env::var("RUST_LOG").ok();
+    let filter = build_filter(
+        opts.debug,
+        &opts.default_log_levels,
+        env_directives.as_deref(),
+    );
     let (filter, handle) = reload::Layer::new(filter);
+    let json = Arc::new(AtomicBool::new(opts.use_json));
     let format = LineFormat {
         role,
-        inner: Format::default().without_time().with_ansi(false),
+        json: json.clone(),
+        text: Format::default().without_time().with_ansi(false),
     };
     let layer = tracing_subscriber::fmt::layer()
         .event_format(format)
@@ -100,11 +278,13 @@ pub fn init(role: Role, opts: &ServiceOpts) -> io::Result<LogControl> {
     Ok(LogControl {
         filter: handle,
         output,
-        base_directives,
+        json,
+        env_directives,
     })
 }
 
-fn log_path(opts: &ServiceOpts) -> Option<PathBuf> {
+/// The log file named by `log_file` and `log_dir`, if any.
+pub fn log_path(opts: &ServiceOpts) -> Option<PathBuf> {
     let file = opts.log_file.as_ref()?;
     match &opts.log_dir {
         Some(dir) if file.is_relative() => Some(dir.join(file)),
@@ -112,18 +292,66 @@ fn log_path(opts: &ServiceOpts) -> Option<PathBuf> {
     }
 }
 
-fn build_filter(debug: bool, extra: Option<&str>) -> EnvFilter {
+fn build_filter(debug: bool, levels: &[LogLevel], env: Option<&str>) -> EnvFilter {
     let level = if debug { "debug" } else { "info" };
-    let directives = match extra {
-        Some(extra) if !extra.is_empty() => format!("{level},{extra}"),
-        _ => level.to_string(),
-    };
-    EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new(level))
+    let mut directives = vec![level.to_string()];
+    directives.extend(levels.iter().map(LogLevel::directive));
+    let configured = directives.join(",");
+    let with_env = env
+        .filter(|env| !env.is_empty())
+        .and_then(|env| EnvFilter::try_new(format!("{configured},{env}")).ok());
+    with_env
+        .or_else(|| EnvFilter::try_new(&configured).ok())
+        .unwrap_or_else(|| EnvFilter::new(level))
+}
+
+/// The values of every secret option that is set, as they could appear in
+/// a line: raw, escaped for JSON and escaped by `Debug`. Longest first, so
+/// that a secret containing another is masked whole.
+fn secret_values(conf: &Conf) -> Vec<String> {
+    let mut values = Vec::new();
+    for option in conf.registry().options().filter(|o| o.secret) {
+        if let Some(value) = conf.value(option.group, option.name) {
+            collect_strings(&value, &mut values);
+        }
+    }
+    let mut spellings: Vec<String> = Vec::new();
+    for value in values {
+        if value.chars().count() < MIN_MASKED_SECRET_LEN {
+            continue;
+        }
+        let json = serde_json::Value::String(value.clone()).to_string();
+        let debug = format!("{value:?}");
+        for spelling in [strip_quotes(&json), strip_quotes(&debug), value.as_str()] {
+            if !spellings.iter().any(|known| known == spelling) {
+                spellings.push(spelling.to_string());
+            }
+        }
+    }
+    spellings.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    spellings
+}
+
+fn strip_quotes(text: &str) -> &str {
+    text.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(text)
+}
+
+fn collect_strings(value: &serde_json::Value, into: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(text) => into.push(text.clone()),
+        serde_json::Value::Number(number) => into.push(number.to_string()),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_strings(v, into)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| collect_strings(v, into)),
+        serde_json::Value::Null | serde_json::Value::Bool(_) => {}
+    }
 }
 
 struct LineFormat {
     role: Role,
-    inner: Format<tracing_subscriber::fmt::format::Full, ()>,
+    json: Arc<AtomicBool>,
+    text: Format<Full, ()>,
 }
 
 impl<S, N> FormatEvent<S, N> for LineFormat
@@ -137,17 +365,95 @@ where
         mut writer: Writer<'_>,
         event: &tracing::Event<'_>,
     ) -> std::fmt::Result {
+        if self.json.load(Ordering::Relaxed) {
+            return write_json(self.role, &mut writer, event);
+        }
         SystemTime.format_time(&mut writer)?;
         write!(writer, " {}[{}] ", self.role, std::process::id())?;
-        self.inner.format_event(ctx, writer, event)
+        self.text.format_event(ctx, writer, event)
     }
 }
 
-/// Where log lines go: standard error, or a file that can be reopened.
+/// Writes one event as a JSON object on one line.
+fn write_json(role: Role, writer: &mut Writer<'_>, event: &tracing::Event<'_>) -> std::fmt::Result {
+    let mut time = String::new();
+    SystemTime.format_time(&mut Writer::new(&mut time))?;
+    let mut fields = JsonFields::default();
+    event.record(&mut fields);
+    let metadata = event.metadata();
+    let line = serde_json::json!({
+        "time": time,
+        "level": metadata.level().as_str(),
+        "target": metadata.target(),
+        "message": fields.message,
+        "fields": fields.values,
+        "worker": role.worker(),
+        "pid": std::process::id(),
+    });
+    writeln!(writer, "{line}")
+}
+
+/// Collects an event's fields as JSON values, the message apart.
+#[derive(Default)]
+struct JsonFields {
+    message: String,
+    values: serde_json::Map<String, serde_json::Value>,
+}
+
+impl JsonFields {
+    fn insert(&mut self, field: &Field, value: serde_json::Value) {
+        if field.name() == "message" {
+            self.message = match value {
+                serde_json::Value::String(text) => text,
+                other => other.to_string(),
+            };
+        } else {
+            self.values.insert(field.name().to_string(), value);
+        }
+    }
+}
+
+impl Visit for JsonFields {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.insert(field, serde_json::json!(value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.insert(field, value.into());
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.insert(field, value.into());
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.insert(field, value.into());
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.insert(field, value.into());
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.insert(field, value.to_string().into());
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.insert(field, format!("{value:?}").into());
+    }
+}
+
+/// Where log lines go: standard error, or a file that can be reopened or
+/// replaced, or both.
 #[derive(Clone)]
 struct Output {
-    file: Option<Arc<Mutex<OpenFile>>>,
-    also_stderr: bool,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    file: Mutex<Option<OpenFile>>,
+    also_stderr: AtomicBool,
+    secrets: Mutex<Arc<Vec<String>>>,
 }
 
 struct OpenFile {
@@ -157,28 +463,98 @@ struct OpenFile {
 
 impl Output {
     fn open(path: Option<&Path>, also_stderr: bool) -> io::Result<Output> {
-        let file = match path {
-            Some(path) => {
-                let file = open_append(path)?;
-                Some(Arc::new(Mutex::new(OpenFile {
-                    path: path.to_path_buf(),
-                    file,
-                })))
-            }
-            None => None,
-        };
-        Ok(Output { file, also_stderr })
+        let file = path.map(OpenFile::open).transpose()?;
+        Ok(Output {
+            shared: Arc::new(Shared {
+                file: Mutex::new(file),
+                also_stderr: AtomicBool::new(also_stderr),
+                secrets: Mutex::new(Arc::new(Vec::new())),
+            }),
+        })
+    }
+
+    fn file(&self) -> MutexGuard<'_, Option<OpenFile>> {
+        self.shared
+            .file
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn path(&self) -> Option<PathBuf> {
+        self.file().as_ref().map(|open| open.path.clone())
+    }
+
+    fn set_path(&self, path: Option<&Path>) -> io::Result<()> {
+        let file = path.map(OpenFile::open).transpose()?;
+        *self.file() = file;
+        Ok(())
+    }
+
+    fn set_stderr(&self, also_stderr: bool) {
+        self.shared
+            .also_stderr
+            .store(also_stderr, Ordering::Relaxed);
+    }
+
+    fn set_secrets(&self, secrets: Vec<String>) {
+        *self
+            .shared
+            .secrets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(secrets);
     }
 
     fn reopen(&self) -> io::Result<()> {
-        let Some(file) = &self.file else {
+        let mut guard = self.file();
+        let Some(open) = guard.as_mut() else {
             return Ok(());
         };
-        let mut guard = file
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        guard.file = open_append(&guard.path)?;
+        open.file = open_append(&open.path)?;
         Ok(())
+    }
+
+    /// Writes one whole line with a single `write` call, so that lines of
+    /// several processes appending to one file never interleave.
+    fn write_line(&self, line: &[u8]) {
+        let line = self.masked(line);
+        let wrote_file = match self.file().as_mut() {
+            Some(open) => {
+                let _ = open.file.write_all(&line);
+                true
+            }
+            None => false,
+        };
+        if !wrote_file || self.shared.also_stderr.load(Ordering::Relaxed) {
+            let _ = io::stderr().lock().write_all(&line);
+        }
+    }
+
+    /// The line with every secret value replaced by the mask.
+    fn masked<'a>(&self, line: &'a [u8]) -> Cow<'a, [u8]> {
+        let secrets = self
+            .shared
+            .secrets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let text = String::from_utf8_lossy(line);
+        if !secrets.iter().any(|secret| text.contains(secret.as_str())) {
+            return Cow::Borrowed(line);
+        }
+        let mut masked = text.into_owned();
+        for secret in secrets.iter() {
+            masked = masked.replace(secret.as_str(), MASK);
+        }
+        Cow::Owned(masked.into_bytes())
+    }
+}
+
+impl OpenFile {
+    fn open(path: &Path) -> io::Result<OpenFile> {
+        Ok(OpenFile {
+            path: path.to_path_buf(),
+            file: open_append(path)?,
+        })
     }
 }
 
@@ -195,8 +571,7 @@ fn open_append(path: &Path) -> io::Result<File> {
         })
 }
 
-/// Collects one event's text and writes it with a single `write` call, so
-/// that lines of several processes appending to one file never interleave.
+/// Collects one event's text and hands it to the output whole.
 struct LineWriter {
     output: Output,
     buffer: Vec<u8>,
@@ -215,17 +590,8 @@ impl Write for LineWriter {
 
 impl Drop for LineWriter {
     fn drop(&mut self) {
-        if self.buffer.is_empty() {
-            return;
-        }
-        if let Some(file) = &self.output.file {
-            let mut guard = file
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let _ = guard.file.write_all(&self.buffer);
-        }
-        if self.output.file.is_none() || self.output.also_stderr {
-            let _ = io::stderr().lock().write_all(&self.buffer);
+        if !self.buffer.is_empty() {
+            self.output.write_line(&self.buffer);
         }
     }
 }
@@ -238,5 +604,80 @@ impl<'a> MakeWriter<'a> for Output {
             output: self.clone(),
             buffer: Vec::with_capacity(256),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_parse_with_oslo_names_and_render_canonically() {
+        let level = LogLevel::parse_raw(" service_runtime::http::access = warning ").unwrap();
+        assert_eq!(level.target(), "service_runtime::http::access");
+        assert_eq!(level.level(), LevelFilter::WARN);
+        assert_eq!(level.render(), "service_runtime::http::access=WARN");
+        assert_eq!(
+            LogLevel::parse_raw("x=critical").unwrap().level(),
+            LevelFilter::ERROR
+        );
+        assert_eq!(
+            LogLevel::parse_raw("x=Off").unwrap().render(),
+            "x=OFF".to_string()
+        );
+    }
+
+    #[test]
+    fn bad_levels_say_what_was_expected() {
+        let missing = LogLevel::parse_raw("hyper").unwrap_err();
+        assert!(missing.contains("expected `target=LEVEL`"), "{missing}");
+        let level = LogLevel::parse_raw("hyper=LOUD").unwrap_err();
+        assert!(
+            level.contains("TRACE, DEBUG, INFO, WARN, ERROR and OFF"),
+            "{level}"
+        );
+        assert!(level.contains("`LOUD`"), "{level}");
+        let target = LogLevel::parse_raw("a[b]=INFO").unwrap_err();
+        assert!(target.contains("`a[b]`"), "{target}");
+    }
+
+    #[test]
+    fn a_list_of_levels_parses_as_a_comma_list() {
+        let levels = Vec::<LogLevel>::parse_raw("hyper=WARN,service_runtime=DEBUG").unwrap();
+        assert_eq!(levels.len(), 2);
+        assert_eq!(levels.render(), "hyper=WARN,service_runtime=DEBUG");
+    }
+
+    #[test]
+    fn the_filter_keeps_library_levels_when_debug_is_on() {
+        let filter = build_filter(true, &LogLevel::defaults(), None).to_string();
+        assert!(filter.contains("hyper=warn"), "{filter}");
+        assert!(filter.contains("debug"), "{filter}");
+        let with_env = build_filter(false, &[], Some("mycrate=trace")).to_string();
+        assert!(with_env.contains("mycrate=trace"), "{with_env}");
+        let bad_env = build_filter(false, &[], Some("=[")).to_string();
+        assert_eq!(bad_env, "info");
+    }
+
+    #[test]
+    fn secrets_are_masked_in_every_spelling() {
+        let output = Output::open(None, false).unwrap();
+        let secret = "pa\"ss word";
+        let json = serde_json::Value::String(secret.into()).to_string();
+        output.set_secrets(vec![
+            strip_quotes(&json).to_string(),
+            format!("{secret:?}").trim_matches('"').to_string(),
+            secret.to_string(),
+        ]);
+        let plain = output
+            .masked(format!("password={secret} end").as_bytes())
+            .into_owned();
+        assert_eq!(String::from_utf8(plain).unwrap(), "password=**** end");
+        let escaped = output
+            .masked(format!("{{\"v\":{json}}}").as_bytes())
+            .into_owned();
+        assert_eq!(String::from_utf8(escaped).unwrap(), "{\"v\":\"****\"}");
+        let untouched = output.masked(b"nothing here");
+        assert!(matches!(untouched, Cow::Borrowed(_)));
     }
 }

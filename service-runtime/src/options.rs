@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
+use crate::config::Port;
 use crate::config_group;
+use crate::logging::LogLevel;
 
 /// Options of the runtime, in the `[DEFAULT]` group as oslo.service and
 /// oslo.log name them.
@@ -27,6 +29,12 @@ pub struct ServiceOpts {
     #[opt(default = false, mutable, cli)]
     pub debug: bool,
 
+    /// Levels of particular log targets, as `target=LEVEL` items: a crate
+    /// (`hyper=WARN`) or a module (`service_runtime::http::access=INFO`).
+    /// They apply whatever `debug` says.
+    #[opt(default = LogLevel::defaults(), mutable)]
+    pub default_log_levels: Vec<LogLevel>,
+
     /// Write the log to this file instead of standard error. Relative paths
     /// are taken from `log_dir` when it is set.
     #[opt]
@@ -43,6 +51,17 @@ pub struct ServiceOpts {
     /// Also log to standard error when `log_file` is set.
     #[opt(default = false)]
     pub use_stderr: bool,
+
+    /// Path of the control socket, a unix socket with mode 0600 that
+    /// `<service> ctl` talks to. Unset: no control socket.
+    #[opt]
+    pub control_socket: Option<PathBuf>,
+
+    /// Also accept control connections over TCP on this port of
+    /// 127.0.0.1. Any local user can connect to it: prefer
+    /// `control_socket`. Unset: no TCP port.
+    #[opt]
+    pub control_tcp_port: Option<Port>,
 
     /// Failed starts in a row of one worker after which the service stops
     /// with exit code 4 (0: never give up). A worker that dies within ten

@@ -10,6 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Once};
 use std::time::{Duration, Instant};
 
@@ -61,6 +62,8 @@ fn become_subreaper() {
 pub struct Running {
     child: Child,
     lines: Arc<(Mutex<Vec<String>>, Condvar)>,
+    /// How many of stdout and stderr have reached their end.
+    closed_streams: Arc<AtomicUsize>,
     exited: Option<ExitStatus>,
 }
 
@@ -93,11 +96,15 @@ impl Running {
             .process_group(0);
         let mut child = command.spawn().expect("the service starts");
         let lines = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
-        collect(child.stdout.take().expect("stdout is piped"), lines.clone());
-        collect(child.stderr.take().expect("stderr is piped"), lines.clone());
+        let closed_streams = Arc::new(AtomicUsize::new(0));
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        collect(stdout, lines.clone(), closed_streams.clone());
+        collect(stderr, lines.clone(), closed_streams.clone());
         Running {
             child,
             lines,
+            closed_streams,
             exited: None,
         }
     }
@@ -158,6 +165,7 @@ impl Running {
         loop {
             if let Some(status) = self.child.try_wait().expect("waitpid works") {
                 self.exited = Some(status);
+                self.wait_for_output_end();
                 return status;
             }
             assert!(
@@ -166,6 +174,23 @@ impl Running {
                 self.log()
             );
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until the readers have taken every line the process wrote, so
+    /// that a test reading the log after the exit sees all of it. A worker
+    /// that outlives the main process keeps the pipes open: then the wait
+    /// ends after a bound, with what was read by then.
+    fn wait_for_output_end(&self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let (lock, changed) = &*self.lines;
+        let mut lines = lock.lock().unwrap();
+        while self.closed_streams.load(Ordering::SeqCst) < 2 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            lines = changed.wait_timeout(lines, left).unwrap().0;
         }
     }
 
@@ -203,14 +228,21 @@ impl Drop for Running {
     }
 }
 
-fn collect(stream: impl std::io::Read + Send + 'static, lines: Arc<(Mutex<Vec<String>>, Condvar)>) {
+fn collect(
+    stream: impl std::io::Read + Send + 'static,
+    lines: Arc<(Mutex<Vec<String>>, Condvar)>,
+    closed_streams: Arc<AtomicUsize>,
+) {
     std::thread::spawn(move || {
+        let (lock, changed) = &*lines;
         for line in BufReader::new(stream).lines() {
             let Ok(line) = line else { break };
-            let (lock, changed) = &*lines;
             lock.lock().unwrap().push(line);
             changed.notify_all();
         }
+        let _guard = lock.lock().unwrap();
+        closed_streams.fetch_add(1, Ordering::SeqCst);
+        changed.notify_all();
     });
 }
 

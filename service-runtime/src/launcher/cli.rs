@@ -19,6 +19,8 @@ pub(crate) enum Action {
     CheckConfig,
     /// Print each option's effective value and its source.
     PrintConfig,
+    /// Send a command to the running service's control socket.
+    Ctl,
 }
 
 /// The parsed command line.
@@ -27,11 +29,15 @@ pub(crate) struct Request {
     pub(crate) action: Action,
     pub(crate) load: LoadArgs,
     pub(crate) workers: Option<u32>,
+    /// The words of the `ctl` command.
+    pub(crate) ctl: Vec<String>,
 }
 
 const CONFIG_FILE: &str = "config-file";
 const CONFIG_DIR: &str = "config-dir";
 const WORKERS: &str = "workers";
+const CTL: &str = "ctl";
+const CTL_COMMAND: &str = "command";
 
 /// Builds the command for a service named `name`.
 pub(crate) fn command(name: &'static str, version: &'static str, registry: &Registry) -> Command {
@@ -44,6 +50,7 @@ pub(crate) fn command(name: &'static str, version: &'static str, registry: &Regi
                 .value_name("FILE")
                 .value_parser(clap::value_parser!(PathBuf))
                 .action(ArgAction::Append)
+                .global(true)
                 .help("Read this configuration file; repeat for several, later files win"),
         )
         .arg(
@@ -52,6 +59,7 @@ pub(crate) fn command(name: &'static str, version: &'static str, registry: &Regi
                 .value_name("DIR")
                 .value_parser(clap::value_parser!(PathBuf))
                 .action(ArgAction::Append)
+                .global(true)
                 .help("Read every *.conf file of this directory, in name order"),
         )
         .arg(
@@ -77,11 +85,32 @@ pub(crate) fn command(name: &'static str, version: &'static str, registry: &Regi
             clap::ArgGroup::new("action")
                 .args(["generate-config", "check-config", "print-config"])
                 .multiple(false),
-        );
+        )
+        .subcommand(ctl_command());
     for option in registry.options().filter(|o| o.cli) {
         command = add_option_flags(command, option);
     }
     command
+}
+
+/// `ctl COMMAND...`: the client of the control socket, which it finds in
+/// the same configuration as the service.
+fn ctl_command() -> Command {
+    Command::new(CTL)
+        .about("Send a command to the running service through its control socket")
+        .long_about(
+            "Send a command to the running service through its control socket and print the \
+             answer as JSON. Give the same --config-file as the service, so that `ctl` finds \
+             the socket. Commands: status, tasks, config, reload, run-task NAME, workers N, \
+             help.",
+        )
+        .arg(
+            Arg::new(CTL_COMMAND)
+                .value_name("COMMAND")
+                .num_args(1..)
+                .required(true)
+                .help("status | tasks | config | reload | run-task NAME | workers N | help"),
+        )
 }
 
 fn action_flag(name: &'static str, help: &'static str) -> Arg {
@@ -171,7 +200,14 @@ pub(crate) fn parse(
     args: Vec<OsString>,
 ) -> Request {
     let matches = command(name, version, registry).get_matches_from(&args);
-    let action = if matches.get_flag("generate-config") {
+    let ctl: Vec<String> = matches
+        .subcommand_matches(CTL)
+        .and_then(|ctl| ctl.get_many::<String>(CTL_COMMAND))
+        .map(|words| words.cloned().collect())
+        .unwrap_or_default();
+    let action = if matches.subcommand_matches(CTL).is_some() {
+        Action::Ctl
+    } else if matches.get_flag("generate-config") {
         Action::GenerateConfig
     } else if matches.get_flag("check-config") {
         Action::CheckConfig
@@ -191,6 +227,7 @@ pub(crate) fn parse(
         action,
         load,
         workers: matches.get_one::<u32>(WORKERS).copied(),
+        ctl,
     }
 }
 

@@ -4,12 +4,13 @@
 //! `graceful_shutdown_timeout`; a second SIGINT exits at once; SIGHUP
 //! reloads the configuration (`reload` stops the service and starts a new
 //! instance with the new configuration, `mutate` applies the mutable
-//! options in place and calls `reset`); SIGUSR1 reopens the log file.
+//! options in place and calls `reset`); SIGUSR1 reopens the log file;
+//! SIGUSR2 writes a report to the log.
 
 use std::time::Duration;
 
 use futures::StreamExt;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook_tokio::Signals;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -18,9 +19,12 @@ use tokio::time::Instant;
 use super::Setup;
 use super::service_loop::{self, Command, Ending, Report};
 use crate::config::{Conf, ReloadMethod, reload};
+use crate::control::ReloadOutcome;
 use crate::exit;
 use crate::options::ServiceOpts;
 use crate::service::{Context, Service};
+
+mod operations;
 
 /// Runs the service in this process until it stops; returns the exit code.
 pub(crate) fn run<S: Service>(setup: Setup) -> i32 {
@@ -35,6 +39,7 @@ pub(crate) fn run<S: Service>(setup: Setup) -> i32 {
 struct Instance {
     commands: mpsc::UnboundedSender<Command>,
     task: JoinHandle<Ending>,
+    started: Instant,
 }
 
 /// Why the host is waiting for the instance to end.
@@ -56,6 +61,7 @@ struct Host<S> {
     report_rx: mpsc::UnboundedReceiver<Report>,
     watchdog_at: Option<Instant>,
     ready: bool,
+    operations: operations::Operations,
     _service: std::marker::PhantomData<fn() -> S>,
 }
 
@@ -71,6 +77,7 @@ impl<S: Service> Host<S> {
             report_rx,
             watchdog_at,
             ready: false,
+            operations: operations::Operations::default(),
             _service: std::marker::PhantomData,
         }
     }
@@ -98,12 +105,17 @@ impl<S: Service> Host<S> {
             })
             .await
         });
-        Instance { commands, task }
+        Instance {
+            commands,
+            task,
+            started: Instant::now(),
+        }
     }
 
     async fn serve(mut self) -> i32 {
-        let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1])
+        let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2])
             .expect("signal handlers can be installed");
+        self.start_control();
         let mut instance = self.start_instance();
         loop {
             let timer = self.next_timer();
@@ -116,6 +128,9 @@ impl<S: Service> Host<S> {
                     }
                 }
                 Some(report) = self.report_rx.recv() => self.on_report(report),
+                Some(request) = self.operations.requests.recv() => {
+                    self.on_control(request, &instance);
+                }
                 Some(signal) = signals.next() => {
                     if let Some(code) = self.on_signal(signal, &instance) {
                         return code;
@@ -216,12 +231,14 @@ impl<S: Service> Host<S> {
                 );
                 self.begin_shutdown(instance);
             }
-            SIGHUP => self.reload(instance),
-            _ => {
-                if let Err(error) = self.setup.logs.reopen() {
-                    tracing::error!(%error, "could not reopen the log file");
-                }
+            SIGHUP => {
+                self.reload(instance);
             }
+            SIGUSR2 => self.log_report(instance),
+            _ => match self.setup.logs.reopen() {
+                Ok(()) => tracing::info!("log file reopened"),
+                Err(error) => tracing::error!(%error, "could not reopen the log file"),
+            },
         }
         None
     }
@@ -239,10 +256,10 @@ impl<S: Service> Host<S> {
         });
     }
 
-    fn reload(&mut self, instance: &Instance) {
+    fn reload(&mut self, instance: &Instance) -> ReloadOutcome {
         if self.purpose == Purpose::Restart {
             tracing::info!(signal = "SIGHUP", "a reload is in progress; ignored");
-            return;
+            return ReloadOutcome::Refused("a reload is in progress; ignored");
         }
         self.setup.notifier.reloading();
         let method = ReloadMethod::from_option(&self.opts().restart_method);
@@ -264,19 +281,24 @@ impl<S: Service> Host<S> {
                 }
                 tracing::info!(changed = ?reloaded.changed, "configuration reloaded");
                 self.apply(reloaded.conf, method, instance);
+                ReloadOutcome::Applied {
+                    changed: reloaded.changed,
+                    needs_restart: reloaded.needs_restart,
+                }
             }
             Err(errors) => {
                 for error in &errors.0 {
                     tracing::error!(%error, "reload rejected; the running configuration stays");
                 }
                 self.setup.notifier.ready();
+                ReloadOutcome::Rejected(errors.0.iter().map(|e| e.to_string()).collect())
             }
         }
     }
 
     fn apply(&mut self, conf: Conf, method: ReloadMethod, instance: &Instance) {
         self.setup.conf = conf.clone();
-        self.setup.logs.set_debug(self.opts().debug);
+        self.setup.logs.reconfigure(&conf);
         match method {
             ReloadMethod::Mutate => {
                 let _ = instance.commands.send(Command::Apply(conf));

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{self, Conf, ConfigError, ConfigErrors, LoadArgs, Registry};
+use crate::control::{self, ControlSocket};
 use crate::exit;
 use crate::http::{AccessLogFormat, HttpOptions, Listener, TlsAcceptor, tls_acceptor_from_files};
 use crate::listen::{self, Bound};
@@ -42,6 +43,7 @@ pub(crate) struct Setup {
     pub(crate) logs: LogControl,
     pub(crate) listeners: Vec<Bound>,
     pub(crate) tls: Option<TlsAcceptor>,
+    pub(crate) control: ControlSocket,
 }
 
 /// The body of the `main` that `main!` generates.
@@ -63,7 +65,7 @@ pub fn run_main<S: Service>(version: &'static str) -> ! {
             print!("{}", config::sample::generate(&registry));
             std::process::exit(exit::OK);
         }
-        Action::CheckConfig | Action::PrintConfig | Action::Run => {}
+        Action::CheckConfig | Action::PrintConfig | Action::Run | Action::Ctl => {}
     }
     let mut load = request.load;
     if let (Some(count), Some((group, name))) = (request.workers, S::workers_option()) {
@@ -73,6 +75,10 @@ pub fn run_main<S: Service>(version: &'static str) -> ! {
     }
     let loaded = config::load(&registry, &load).unwrap_or_else(|errors| fail_config(&errors));
     let conf = loaded.conf;
+    if request.action == Action::Ctl {
+        let opts = conf.group::<ServiceOpts>();
+        std::process::exit(control::run_client(S::NAME, opts, &request.ctl));
+    }
     let workers = request.workers.map(Ok).unwrap_or_else(|| S::workers(&conf));
     let workers = workers.unwrap_or_else(|message| {
         fail_config(&ConfigErrors(vec![config::ConfigError::general(
@@ -82,10 +88,10 @@ pub fn run_main<S: Service>(version: &'static str) -> ! {
     match request.action {
         Action::CheckConfig => check_config(&conf, &loaded.warnings),
         Action::PrintConfig => print_config(&conf),
-        Action::Run | Action::GenerateConfig => {}
+        Action::Run | Action::GenerateConfig | Action::Ctl => {}
     }
     let opts = conf.group::<ServiceOpts>().clone();
-    let logs = logging::init(Role::Main, &opts).unwrap_or_else(|error| {
+    let logs = logging::init(Role::Main, &conf).unwrap_or_else(|error| {
         eprintln!("error: {error}");
         std::process::exit(exit::CONFIG)
     });
@@ -98,6 +104,11 @@ pub fn run_main<S: Service>(version: &'static str) -> ! {
         tracing::error!(%error, "cannot start");
         std::process::exit(exit::START_FAILED)
     });
+    let control = control::bind(&opts).unwrap_or_else(|error| {
+        tracing::error!(%error, "cannot start");
+        std::process::exit(exit::START_FAILED)
+    });
+    let socket_file = control.file();
     let setup = Setup {
         registry,
         load,
@@ -107,12 +118,16 @@ pub fn run_main<S: Service>(version: &'static str) -> ! {
         logs,
         listeners,
         tls,
+        control,
     };
     let code = if workers == 1 {
         in_process::run::<S>(setup)
     } else {
         supervisor::run::<S>(setup)
     };
+    if let Some(file) = socket_file {
+        file.remove();
+    }
     std::process::exit(code)
 }
 

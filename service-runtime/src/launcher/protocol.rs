@@ -9,6 +9,7 @@ use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::config::Snapshot;
+use crate::control::{Answer, WorkerQuery};
 use crate::listen::SocketKind;
 
 /// The environment variable that tells a process it is a worker, with its
@@ -45,6 +46,14 @@ pub(crate) enum ToWorker {
     },
     /// Open the log file again after rotation.
     ReopenLogs,
+    /// A question from the control socket; the worker answers with
+    /// [`FromWorker::Answer`] and the same `id`.
+    Query {
+        /// Pairs the answer with the question.
+        id: u64,
+        /// The question.
+        query: WorkerQuery,
+    },
 }
 
 /// From a worker to the main process.
@@ -57,6 +66,13 @@ pub(crate) enum FromWorker {
     StartFailed {
         /// The error, with its causes.
         error: String,
+    },
+    /// The answer to [`ToWorker::Query`].
+    Answer {
+        /// The `id` of the question.
+        id: u64,
+        /// The result, or why there is none.
+        answer: Answer,
     },
 }
 

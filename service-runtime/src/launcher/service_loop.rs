@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Conf;
+use crate::control::{Answer, WorkerQuery};
 use crate::periodic::PeriodicRunner;
 use crate::service::{Context, Service};
 
@@ -19,6 +20,11 @@ pub(crate) enum Command {
     },
     /// A new configuration whose mutable options changed: calls `reset`.
     Apply(Conf),
+    /// A question from the control socket about this instance.
+    Query {
+        query: WorkerQuery,
+        reply: oneshot::Sender<Answer>,
+    },
 }
 
 /// What the instance reports while it runs.
@@ -63,6 +69,9 @@ pub(crate) async fn run<S: Service>(
                     break (graceful, budget, Ending::Stopped);
                 }
                 Some(Command::Apply(conf)) => apply(&mut service, &ctx, &mut periodic, conf).await,
+                Some(Command::Query { query, reply }) => {
+                    let _ = reply.send(answer(&mut periodic, query));
+                }
                 None => break (false, Some(Duration::from_millis(800)), Ending::Stopped),
             },
             error = ctx.failed() => {
@@ -110,6 +119,28 @@ async fn apply<S: Service>(
     service.reset(&conf).await;
     periodic.reconfigure(&conf);
     tracing::info!(service = S::NAME, "configuration applied");
+}
+
+/// Answers a control query from the instance's periodic tasks.
+fn answer<S>(periodic: &mut PeriodicRunner<S>, query: WorkerQuery) -> Answer {
+    match query {
+        WorkerQuery::Tasks => serde_json::to_value(periodic.stats()).map_err(|e| e.to_string()),
+        WorkerQuery::RunTask { name } => {
+            if periodic.run_now(&name) {
+                return Ok(serde_json::json!({ "task": name, "scheduled": true }));
+            }
+            let names = periodic.task_names();
+            if names.is_empty() {
+                return Err(format!(
+                    "no periodic task named `{name}`: the service has none"
+                ));
+            }
+            Err(format!(
+                "no scheduled periodic task named `{name}`; the tasks are: {}",
+                names.join(", ")
+            ))
+        }
+    }
 }
 
 async fn stop<S: Service>(

@@ -12,7 +12,7 @@ use std::process::ExitStatus;
 use std::time::Duration;
 
 use futures::StreamExt;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook_tokio::Signals;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -24,10 +24,13 @@ use command_fds::{CommandFdExt, FdMapping};
 use super::protocol::{self, CHANNEL_FD, FIRST_LISTENER_FD, FromWorker, ToWorker, WORKER_ENV};
 use super::restart::RestartPolicy;
 use crate::config::{ReloadMethod, reload};
+use crate::control::{Answer, ReloadOutcome};
 use crate::exit;
 use crate::http::Listener;
 use crate::options::ServiceOpts;
 use crate::service::Service;
+
+mod operations;
 
 /// Runs the supervisor until every worker has stopped; returns the exit code.
 pub(crate) fn run<S: Service>(setup: Setup) -> i32 {
@@ -54,6 +57,10 @@ enum Event {
     Exited {
         pid: u32,
         status: Option<ExitStatus>,
+    },
+    Answer {
+        id: u64,
+        answer: Answer,
     },
 }
 
@@ -86,6 +93,7 @@ struct Slot {
     current: Option<Worker>,
     retiring: Vec<Worker>,
     respawn_at: Option<Instant>,
+    restarts: u32,
 }
 
 enum Phase {
@@ -117,6 +125,7 @@ struct Supervisor {
     events: mpsc::UnboundedSender<Event>,
     event_rx: mpsc::UnboundedReceiver<Event>,
     args: Vec<OsString>,
+    operations: operations::Operations,
 }
 
 impl Supervisor {
@@ -142,6 +151,7 @@ impl Supervisor {
             events,
             event_rx,
             args: std::env::args_os().skip(1).collect(),
+            operations: operations::Operations::default(),
         }
     }
 
@@ -150,8 +160,9 @@ impl Supervisor {
     }
 
     async fn run(&mut self) -> i32 {
-        let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1])
+        let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2])
             .expect("signal handlers can be installed");
+        self.start_control();
         tracing::info!(
             service = self.name,
             workers = self.slots.len(),
@@ -168,6 +179,7 @@ impl Supervisor {
             tokio::select! {
                 Some(event) = self.event_rx.recv() => self.on_event(event),
                 Some(signal) = signals.next() => self.on_signal(signal),
+                Some(request) = self.operations.requests.recv() => self.on_control(request),
                 () = sleep_until(timer) => self.on_timer(),
             }
         }
@@ -332,6 +344,7 @@ impl Supervisor {
             Event::Ready { pid } => self.on_ready(pid),
             Event::StartFailed { pid, error } => self.on_start_failed(pid, &error),
             Event::Exited { pid, status } => self.on_exit(pid, status),
+            Event::Answer { id, answer } => self.on_answer(id, answer),
         }
     }
 
@@ -467,6 +480,7 @@ impl Supervisor {
                     tracing::warn!(worker, delay = ?delay, "worker keeps dying; restart delayed");
                 }
                 self.slots[index].respawn_at = Some(Instant::now() + delay);
+                self.slots[index].restarts += 1;
             }
             None => {
                 tracing::error!(
@@ -531,15 +545,19 @@ impl Supervisor {
                 );
                 self.begin_stop(true);
             }
-            (SIGHUP, Phase::Running) => self.request_reload(),
+            (SIGHUP, Phase::Running) => {
+                self.request_reload();
+            }
             (SIGHUP, Phase::Stopping { .. }) => tracing::info!("stopping; reload ignored"),
+            (SIGUSR2, _) => self.log_report(),
             _ => self.reopen_logs(),
         }
     }
 
     fn reopen_logs(&mut self) {
-        if let Err(error) = self.setup.logs.reopen() {
-            tracing::error!(%error, "could not reopen the log file");
+        match self.setup.logs.reopen() {
+            Ok(()) => tracing::info!("log file reopened"),
+            Err(error) => tracing::error!(%error, "could not reopen the log file"),
         }
         for worker in self.live_workers() {
             worker.send(ToWorker::ReopenLogs);
@@ -586,19 +604,19 @@ impl Supervisor {
         }
     }
 
-    fn request_reload(&mut self) {
+    fn request_reload(&mut self) -> ReloadOutcome {
         if self.rollout.is_some() {
             tracing::info!(
                 signal = "SIGHUP",
                 "reload in progress; another will follow it"
             );
             self.reload_pending = true;
-            return;
+            return ReloadOutcome::Queued;
         }
-        self.reload_now();
+        self.reload_now()
     }
 
-    fn reload_now(&mut self) {
+    fn reload_now(&mut self) -> ReloadOutcome {
         self.setup.notifier.reloading();
         tracing::info!(signal = "SIGHUP", "reloading the configuration");
         let method = ReloadMethod::from_option(&self.opts().restart_method);
@@ -615,7 +633,7 @@ impl Supervisor {
                     tracing::error!(%error, "reload rejected; the running configuration stays");
                 }
                 self.setup.notifier.ready();
-                return;
+                return ReloadOutcome::Rejected(errors.0.iter().map(|e| e.to_string()).collect());
             }
         };
         for warning in &reloaded.warnings {
@@ -629,10 +647,14 @@ impl Supervisor {
         }
         tracing::info!(changed = ?reloaded.changed, "new configuration validated");
         self.setup.conf = reloaded.conf;
-        self.setup.logs.set_debug(self.opts().debug);
+        self.setup.logs.reconfigure(&self.setup.conf);
         match method {
             ReloadMethod::Mutate => self.mutate_workers(),
             ReloadMethod::Reload => self.start_rollout(),
+        }
+        ReloadOutcome::Applied {
+            changed: reloaded.changed,
+            needs_restart: reloaded.needs_restart,
         }
     }
 
@@ -780,6 +802,9 @@ impl Watch {
                     Ok(Some(FromWorker::Ready)) => { let _ = events.send(Event::Ready { pid }); }
                     Ok(Some(FromWorker::StartFailed { error })) => {
                         let _ = events.send(Event::StartFailed { pid, error });
+                    }
+                    Ok(Some(FromWorker::Answer { id, answer })) => {
+                        let _ = events.send(Event::Answer { id, answer });
                     }
                     Ok(None) | Err(_) => reading = false,
                 },

@@ -8,18 +8,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook_tokio::Signals;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::protocol::{self, CHANNEL_FD, FIRST_LISTENER_FD, FromWorker, ToWorker, WORKER_ENV};
 use super::service_loop::{self, Command, Ending, Report};
 use crate::config::{Conf, Registry};
+use crate::control::{self, WorkerQuery};
 use crate::exit;
 use crate::http::Listener;
 use crate::listen::SocketKind;
 use crate::logging::{self, LogControl, Role};
-use crate::options::ServiceOpts;
 use crate::service::{Context, Service};
 
 /// Who this worker is, as the main process told it.
@@ -57,8 +57,7 @@ pub(crate) fn run<S: Service>(identity: Identity) -> ! {
             std::process::exit(exit::START_FAILED);
         }
     };
-    let opts = conf.group::<ServiceOpts>().clone();
-    let logs = logging::init(Role::Worker(identity.id), &opts).unwrap_or_else(|error| {
+    let logs = logging::init(Role::Worker(identity.id), &conf).unwrap_or_else(|error| {
         eprintln!("worker {}: {error}", identity.id);
         std::process::exit(exit::CONFIG)
     });
@@ -123,8 +122,9 @@ async fn serve<S: Service>(ctx: Context, channel: UnixStream, logs: LogControl) 
         .expect("the channel can be made non-blocking");
     let channel = tokio::net::UnixStream::from_std(channel).expect("the channel joins the runtime");
     let (mut sender, mut receiver) = protocol::split(channel);
-    let mut signals =
-        Signals::new([SIGTERM, SIGINT, SIGHUP]).expect("signal handlers can be installed");
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2])
+        .expect("signal handlers can be installed");
+    let (answers, mut answer_rx) = mpsc::unbounded_channel();
     let (commands, command_rx) = mpsc::unbounded_channel();
     let (reports, mut report_rx) = mpsc::unbounded_channel();
     let service_ctx = ctx.clone();
@@ -145,8 +145,9 @@ async fn serve<S: Service>(ctx: Context, channel: UnixStream, logs: LogControl) 
                 };
                 let _ = sender.send(&message).await;
             }
+            Some(answer) = answer_rx.recv() => { let _ = sender.send(&answer).await; }
             message = receiver.recv::<ToWorker>(), if parent_alive => match message {
-                Ok(Some(message)) => handle_message(message, &commands, &logs),
+                Ok(Some(message)) => handle_message(message, &commands, &logs, &answers),
                 Ok(None) | Err(_) => {
                     tracing::error!("the main process is gone; stopping at once");
                     parent_alive = false;
@@ -156,18 +157,26 @@ async fn serve<S: Service>(ctx: Context, channel: UnixStream, logs: LogControl) 
                 }
             },
             Some(signal) = signals.next() => {
-                if signal == SIGTERM {
-                    tracing::info!(signal = "SIGTERM", "stopping gracefully");
-                    let _ = commands.send(Command::Stop { graceful: true, budget: None });
-                } else {
-                    tracing::debug!(signal, "signal left to the main process");
+                match signal {
+                    SIGTERM => {
+                        tracing::info!(signal = "SIGTERM", "stopping gracefully");
+                        let _ = commands.send(Command::Stop { graceful: true, budget: None });
+                    }
+                    SIGUSR1 => reopen_logs(&logs),
+                    SIGUSR2 => log_own_tasks(ctx.worker_id(), &commands),
+                    _ => tracing::debug!(signal, "signal left to the main process"),
                 }
             }
         }
     }
 }
 
-fn handle_message(message: ToWorker, commands: &mpsc::UnboundedSender<Command>, logs: &LogControl) {
+fn handle_message(
+    message: ToWorker,
+    commands: &mpsc::UnboundedSender<Command>,
+    logs: &LogControl,
+    answers: &mpsc::UnboundedSender<FromWorker>,
+) {
     match message {
         ToWorker::Stop { graceful } => {
             let _ = commands.send(Command::Stop {
@@ -179,7 +188,7 @@ fn handle_message(message: ToWorker, commands: &mpsc::UnboundedSender<Command>, 
             let registry = Registry::from_program().expect("declarations were checked at start");
             match Conf::build(Arc::new(registry), snapshot) {
                 Ok(conf) => {
-                    logs.set_debug(conf.group::<ServiceOpts>().debug);
+                    logs.reconfigure(&conf);
                     let _ = commands.send(Command::Apply(conf));
                 }
                 Err(errors) => {
@@ -187,13 +196,49 @@ fn handle_message(message: ToWorker, commands: &mpsc::UnboundedSender<Command>, 
                 }
             }
         }
-        ToWorker::ReopenLogs => {
-            if let Err(error) = logs.reopen() {
-                tracing::error!(%error, "could not reopen the log file");
-            }
-        }
+        ToWorker::ReopenLogs => reopen_logs(logs),
+        ToWorker::Query { id, query } => answer_query(id, query, commands, answers),
         ToWorker::Start { .. } => tracing::warn!("unexpected second start message ignored"),
     }
+}
+
+fn reopen_logs(logs: &LogControl) {
+    match logs.reopen() {
+        Ok(()) => tracing::info!("log file reopened"),
+        Err(error) => tracing::error!(%error, "could not reopen the log file"),
+    }
+}
+
+/// Passes a control query to the service instance; its answer goes back to
+/// the main process when the instance gives it.
+fn answer_query(
+    id: u64,
+    query: WorkerQuery,
+    commands: &mpsc::UnboundedSender<Command>,
+    answers: &mpsc::UnboundedSender<FromWorker>,
+) {
+    let (reply, answer) = oneshot::channel();
+    let _ = commands.send(Command::Query { query, reply });
+    let answers = answers.clone();
+    tokio::spawn(async move {
+        let answer = answer
+            .await
+            .unwrap_or_else(|_| Err("the service instance is stopping".to_string()));
+        let _ = answers.send(FromWorker::Answer { id, answer });
+    });
+}
+
+/// SIGUSR2 sent to a worker itself: logs that worker's periodic tasks.
+fn log_own_tasks(worker: u32, commands: &mpsc::UnboundedSender<Command>) {
+    let (reply, answer) = oneshot::channel();
+    let _ = commands.send(Command::Query {
+        query: WorkerQuery::Tasks,
+        reply,
+    });
+    tokio::spawn(async move {
+        let answer = control::await_worker(worker, std::process::id(), answer).await;
+        control::log_tasks(&[answer]);
+    });
 }
 
 /// Exits the process after `after` even if the stop hangs: a worker whose

@@ -1,0 +1,87 @@
+//! `<service> ctl COMMAND`: sends one command to the running service and
+//! prints its answer.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use super::protocol::{self, Command};
+use crate::exit;
+use crate::options::ServiceOpts;
+
+/// How long the client waits for the answer; a little more than the
+/// server's own limit, so the server's error arrives first.
+const READ_TIMEOUT: Duration = Duration::from_secs(40);
+
+/// The exit code when the command failed or the service could not be
+/// reached.
+const COMMAND_FAILED: i32 = 1;
+
+/// Runs the client: prints the answer's result as indented JSON on
+/// standard output and returns 0, or prints the error on standard error
+/// and returns 1 (2 for a command that is not valid).
+pub(crate) fn run(service: &str, opts: &ServiceOpts, words: &[String]) -> i32 {
+    let line = words.join(" ");
+    if let Err(error) = Command::parse(&line) {
+        eprintln!("error: {error}");
+        return exit::USAGE;
+    }
+    match exchange(service, opts, &line) {
+        Ok(Ok(result)) => {
+            let text = serde_json::to_string_pretty(&result).unwrap_or_else(|_| result.to_string());
+            println!("{text}");
+            exit::OK
+        }
+        Ok(Err(error)) => {
+            eprintln!("error: {error}");
+            COMMAND_FAILED
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            COMMAND_FAILED
+        }
+    }
+}
+
+fn exchange(service: &str, opts: &ServiceOpts, line: &str) -> Result<super::Answer, String> {
+    if let Some(path) = &opts.control_socket {
+        let stream = UnixStream::connect(path).map_err(|error| {
+            format!(
+                "cannot connect to the control socket {}: {error}; is {service} running, and \
+                 do you run this command as its user?",
+                path.display()
+            )
+        })?;
+        stream.set_read_timeout(Some(READ_TIMEOUT)).ok();
+        return talk(stream, line);
+    }
+    if let Some(port) = opts.control_tcp_port {
+        let address = (Ipv4Addr::LOCALHOST, port.get());
+        let stream = TcpStream::connect(address).map_err(|error| {
+            format!("cannot connect to the control port 127.0.0.1:{port}: {error}; is {service} running?")
+        })?;
+        stream.set_read_timeout(Some(READ_TIMEOUT)).ok();
+        return talk(stream, line);
+    }
+    Err(format!(
+        "the control socket of {service} is off: set `control_socket` in the [DEFAULT] group \
+         of its configuration, and pass the same --config-file to `ctl`"
+    ))
+}
+
+fn talk<S: Read + Write>(mut stream: S, line: &str) -> Result<super::Answer, String> {
+    let sent = stream
+        .write_all(format!("{line}\n").as_bytes())
+        .and_then(|()| stream.flush());
+    sent.map_err(|error| format!("cannot send the command: {error}"))?;
+    let mut answer = String::new();
+    match BufReader::new(stream).read_line(&mut answer) {
+        Ok(0) => Err("the service closed the connection without answering".to_string()),
+        Ok(_) => protocol::decode(answer.trim_end()),
+        Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+            Err(format!("no answer within {} s", READ_TIMEOUT.as_secs()))
+        }
+        Err(error) => Err(format!("cannot read the answer: {error}")),
+    }
+}

@@ -1,0 +1,834 @@
+//! Operating a running service: the control socket and its client, the
+//! SIGUSR2 report, and logging across rotation and reload.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use integration_tests::{PATIENCE, Running, example, http, is_running, probe_port};
+use serde_json::Value;
+
+/// A probe started with a configuration file in its own directory.
+struct Probe {
+    service: Running,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Probe {
+    fn start(config: &str, extra: &[&str]) -> Probe {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let config_path = dir.path().join("probe.conf");
+        let text = config.replace("@DIR@", dir.path().to_str().unwrap());
+        std::fs::write(&config_path, text).unwrap();
+        let mut args = vec!["--config-file", config_path.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let service = Running::start(&example("probe"), &args, &[]);
+        Probe {
+            service,
+            dir,
+            config: config_path,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn rewrite_config(&self, config: &str) {
+        let text = config.replace("@DIR@", self.dir.path().to_str().unwrap());
+        std::fs::write(&self.config, text).unwrap();
+    }
+
+    /// Runs `probe ctl WORDS --config-file F`.
+    fn ctl(&self, words: &[&str]) -> CtlOutput {
+        ctl_as(&self.config, words, None)
+    }
+
+    /// The result of a command that must succeed.
+    fn ctl_ok(&self, words: &[&str]) -> Value {
+        let output = self.ctl(words);
+        assert_eq!(
+            output.code,
+            0,
+            "`ctl {words:?}` failed: {}\nlog:\n{}",
+            output.stderr,
+            self.service.log()
+        );
+        serde_json::from_str(&output.stdout).expect("ctl prints JSON")
+    }
+
+    fn status(&self) -> Value {
+        self.ctl_ok(&["status"])
+    }
+}
+
+struct CtlOutput {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn ctl_as(config: &Path, words: &[&str], uid: Option<u32>) -> CtlOutput {
+    let mut command = Command::new(example("probe"));
+    command
+        .arg("ctl")
+        .args(words)
+        .arg("--config-file")
+        .arg(config)
+        .env_remove("RUST_LOG");
+    if let Some(uid) = uid {
+        command.uid(uid).gid(uid);
+    }
+    let output = command.output().expect("the client runs");
+    CtlOutput {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Polls `check` until it gives a value, for at most [`PATIENCE`].
+fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn workers_of(status: &Value) -> Vec<Value> {
+    status["workers"].as_array().cloned().unwrap_or_default()
+}
+
+fn pids_of(status: &Value) -> BTreeSet<i64> {
+    workers_of(status)
+        .iter()
+        .filter_map(|w| w["pid"].as_i64())
+        .collect()
+}
+
+/// Status once exactly `count` workers serve and none is stopping.
+fn settled_status(probe: &Probe, count: usize) -> Value {
+    eventually(&format!("{count} ready workers"), || {
+        let status = probe.status();
+        let workers = workers_of(&status);
+        let settled = workers.len() == count
+            && workers
+                .iter()
+                .all(|w| w["ready"] == true && w["stopping"] == false);
+        settled.then_some(status)
+    })
+}
+
+/// The `tick` statistics of each worker, by pid.
+fn tick_runs(probe: &Probe) -> BTreeMap<i64, i64> {
+    let tasks = probe.ctl_ok(&["tasks"]);
+    workers_of(&tasks)
+        .iter()
+        .map(|worker| {
+            let tick = worker["tasks"]
+                .as_array()
+                .and_then(|tasks| tasks.iter().find(|t| t["name"] == "tick"))
+                .unwrap_or_else(|| panic!("no tick task in {worker}"));
+            (
+                worker["pid"].as_i64().unwrap(),
+                tick["run_count"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+const CONTROLLED: &str = "[DEFAULT]\nworkers = 2\ncontrol_socket = @DIR@/ctl.sock\n\
+                          [probe]\ntick_spacing = 3600\npassword = not-shown-anywhere\n";
+
+/// Every control command against a probe with two workers.
+#[test]
+fn every_control_command_answers() {
+    let probe = Probe::start(CONTROLLED, &[]);
+    probe.service.wait_for_lines(&["all workers ready"], 1);
+
+    let status = settled_status(&probe, 2);
+    assert_eq!(status["service"], "probe");
+    assert_eq!(status["mode"], "workers");
+    assert_eq!(status["pid"].as_i64(), Some(i64::from(probe.service.pid())));
+    assert_eq!(status["generation"], 0);
+    assert_eq!(status["workers_wanted"], 2);
+    let expected: BTreeSet<i64> = probe
+        .service
+        .worker_pids()
+        .into_iter()
+        .map(i64::from)
+        .collect();
+    assert_eq!(pids_of(&status), expected);
+    for worker in workers_of(&status) {
+        assert_eq!(worker["generation"], 0, "{worker}");
+        assert_eq!(worker["restarts"], 0, "{worker}");
+        assert!(worker["age_secs"].as_f64().unwrap() >= 0.0, "{worker}");
+    }
+
+    let runs = eventually("the immediate tick in each worker", || {
+        let runs = tick_runs(&probe);
+        (runs.len() == 2 && runs.values().all(|&n| n == 1)).then_some(runs)
+    });
+    let tasks = probe.ctl_ok(&["tasks"]);
+    let tick = &workers_of(&tasks)[0]["tasks"][0];
+    assert_eq!(tick["spacing_secs"], 3600.0);
+    assert_eq!(tick["error_count"], 0);
+    assert!(tick["last_duration_secs"].as_f64().is_some(), "{tick}");
+    assert!(
+        tick["next_run_in_secs"].as_f64().unwrap() > 3000.0,
+        "{tick}"
+    );
+
+    let scheduled = probe.ctl_ok(&["run-task", "tick"]);
+    for worker in workers_of(&scheduled) {
+        assert_eq!(worker["result"]["scheduled"], true, "{scheduled}");
+    }
+    eventually("a second tick in each worker", || {
+        let now = tick_runs(&probe);
+        (now.keys().eq(runs.keys()) && now.values().all(|&n| n == 2)).then_some(())
+    });
+    let unknown = probe.ctl(&["run-task", "tock"]);
+    assert_eq!(unknown.code, 1);
+    assert!(
+        unknown
+            .stderr
+            .contains("no scheduled periodic task named `tock`")
+            && unknown.stderr.contains("tick"),
+        "{}",
+        unknown.stderr
+    );
+
+    let config = probe.ctl_ok(&["config"]);
+    let option = |group: &str, name: &str| {
+        config
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["group"] == group && o["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {group}.{name} in {config}"))
+    };
+    assert_eq!(option("probe", "password")["value"], "****");
+    assert_eq!(option("DEFAULT", "workers")["value"], 2);
+    assert_eq!(option("probe", "tick_spacing")["mutable"], true);
+    assert!(!config.to_string().contains("not-shown-anywhere"));
+
+    let before = pids_of(&settled_status(&probe, 2));
+    probe.rewrite_config(&CONTROLLED.replace("tick_spacing = 3600", "tick_spacing = 1800"));
+    let reload = probe.ctl_ok(&["reload"]);
+    assert_eq!(reload["reload"], "applied", "{reload}");
+    assert_eq!(reload["changed"], serde_json::json!(["probe.tick_spacing"]));
+    let reloaded = eventually("both workers replaced", || {
+        let status = settled_status(&probe, 2);
+        let replaced = workers_of(&status).iter().all(|w| w["generation"] == 1);
+        replaced.then_some(status)
+    });
+    assert_eq!(reloaded["generation"], 1);
+    assert!(pids_of(&reloaded).is_disjoint(&before));
+
+    let grown = probe.ctl_ok(&["workers", "3"]);
+    assert_eq!(
+        grown,
+        serde_json::json!({ "workers_before": 2, "workers": 3 })
+    );
+    let three = settled_status(&probe, 3);
+    assert_eq!(three["workers_wanted"], 3);
+    let ids: Vec<i64> = workers_of(&three)
+        .iter()
+        .map(|w| w["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [1, 2, 3]);
+    let port = probe_port(&probe.service);
+    eventually("all three workers answering", || {
+        let answering: BTreeSet<i64> = (0..30)
+            .filter_map(|_| http::get(port, "/ping").ok())
+            .filter_map(|response| response.body.parse().ok())
+            .collect();
+        (answering == pids_of(&three)).then_some(())
+    });
+
+    let shrunk = probe.ctl_ok(&["workers", "1"]);
+    assert_eq!(shrunk["workers"], 1);
+    let one = settled_status(&probe, 1);
+    let kept = pids_of(&one);
+    for pid in pids_of(&three).difference(&kept) {
+        eventually("a removed worker to exit", || {
+            (!is_running(i32::try_from(*pid).unwrap())).then_some(())
+        });
+    }
+    probe
+        .service
+        .wait_for_lines(&["worker stopped"], 2 + 2 /* the reload's two */);
+    assert_eq!(probe.service.lines_with(&["worker exited"]).len(), 0);
+    assert_eq!(one["workers"][0]["id"], 1);
+
+    let help = probe.ctl_ok(&["help"]);
+    let listed: Vec<&str> = help
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["command"].as_str())
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            "status",
+            "tasks",
+            "config",
+            "reload",
+            "run-task NAME",
+            "workers N",
+            "help"
+        ]
+    );
+
+    let bad = probe.ctl(&["workers", "0"]);
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr.contains("from 1 to 1024, got `0`"),
+        "{}",
+        bad.stderr
+    );
+    let unknown = probe.ctl(&["restart"]);
+    assert_eq!(unknown.code, 2);
+    assert!(unknown.stderr.contains("unknown command `restart`"));
+}
+
+/// The line protocol itself: several commands on one connection, one JSON
+/// answer line each, errors included.
+#[test]
+fn the_line_protocol_answers_each_line() {
+    use std::io::{BufRead, BufReader, Write};
+    let probe = Probe::start(CONTROLLED, &[]);
+    probe.service.wait_for_lines(&["all workers ready"], 1);
+    let socket = probe.path("ctl.sock");
+    let mut stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream
+        .write_all(b"status\nnonsense\n\nworkers many\nhelp\n")
+        .unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        answers.push(serde_json::from_str::<Value>(&line).expect("one JSON object per line"));
+    }
+    assert_eq!(answers[0]["ok"], true);
+    assert_eq!(answers[0]["result"]["service"], "probe");
+    assert_eq!(answers[1]["ok"], false);
+    assert!(
+        answers[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown command `nonsense`")
+    );
+    assert_eq!(answers[2]["ok"], false);
+    assert!(answers[2]["error"].as_str().unwrap().contains("got `many`"));
+    assert_eq!(answers[3]["ok"], true);
+}
+
+/// The socket is mode 0600 and refuses a user who is not the service's;
+/// a client without a configured socket is told how to set one.
+#[test]
+fn the_control_socket_refuses_other_users() {
+    let probe = Probe::start(CONTROLLED, &[]);
+    probe.service.wait_for_lines(&["control socket ready"], 1);
+    let socket = probe.path("ctl.sock");
+    let meta = std::fs::metadata(&socket).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    // SAFETY: geteuid has no preconditions and touches no memory.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(meta.uid(), euid, "the socket belongs to the service's user");
+
+    if euid == 0 {
+        // Let `nobody` reach the directory and the configuration, so that
+        // only the socket's own mode stands in the way.
+        let open = std::fs::Permissions::from_mode(0o755);
+        std::fs::set_permissions(probe.dir.path(), open).unwrap();
+        let readable = std::fs::Permissions::from_mode(0o644);
+        std::fs::set_permissions(&probe.config, readable).unwrap();
+        let nobody = 65534;
+        let refused = ctl_as(&probe.config, &["status"], Some(nobody));
+        assert_eq!(refused.code, 1, "{}", refused.stdout);
+        assert!(
+            refused
+                .stderr
+                .contains("cannot connect to the control socket")
+                && refused.stderr.contains("Permission denied"),
+            "{}",
+            refused.stderr
+        );
+
+        // With the mode loosened by hand, the service still checks who
+        // connects.
+        let loose = std::fs::Permissions::from_mode(0o666);
+        std::fs::set_permissions(&socket, loose).unwrap();
+        let checked = ctl_as(&probe.config, &["status"], Some(nobody));
+        assert_eq!(checked.code, 1, "{}", checked.stdout);
+        assert!(
+            checked
+                .stderr
+                .contains("this socket serves only the service's own user"),
+            "{}",
+            checked.stderr
+        );
+        probe
+            .service
+            .wait_for_lines(&["control connection from another user refused"], 1);
+    }
+    assert_eq!(probe.ctl(&["status"]).code, 0, "the owner is served");
+
+    let (_dir, plain) = integration_tests::config_file("p.conf", "[DEFAULT]\nworkers = 2\n");
+    let off = ctl_as(&plain, &["status"], None);
+    assert_eq!(off.code, 1);
+    assert!(
+        off.stderr
+            .contains("control socket of probe is off: set `control_socket`"),
+        "{}",
+        off.stderr
+    );
+}
+
+/// Listening TCP sockets (port and local address as in /proc) held by the
+/// given processes.
+fn listening_tcp(pids: &[i32]) -> BTreeSet<(String, u16)> {
+    let mut inodes = BTreeSet::new();
+    for pid in pids {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let target = std::fs::read_link(fd.path()).unwrap_or_default();
+            let target = target.to_string_lossy();
+            if let Some(inode) = target
+                .strip_prefix("socket:[")
+                .and_then(|t| t.strip_suffix(']'))
+            {
+                inodes.insert(inode.to_string());
+            }
+        }
+    }
+    let mut found = BTreeSet::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (local, state, inode) = (fields[1], fields[3], fields[9]);
+            if state != "0A" || !inodes.contains(inode) {
+                continue;
+            }
+            let (address, port) = local.split_once(':').unwrap();
+            found.insert((address.to_string(), u16::from_str_radix(port, 16).unwrap()));
+        }
+    }
+    found
+}
+
+/// No TCP port but the service's own API by default; a configured control
+/// port listens on loopback only.
+#[test]
+fn no_control_port_is_opened_unless_configured() {
+    let probe = Probe::start(CONTROLLED, &[]);
+    probe.service.wait_for_lines(&["all workers ready"], 1);
+    let api = probe_port(&probe.service);
+    let mut pids = probe.service.worker_pids();
+    pids.push(probe.service.pid());
+    let ports: Vec<u16> = listening_tcp(&pids).into_iter().map(|(_, p)| p).collect();
+    assert_eq!(ports, [api], "only the API listens");
+
+    let with_port = "[DEFAULT]\nworkers = 2\ncontrol_tcp_port = 0\n";
+    let probe = Probe::start(with_port, &[]);
+    let line = probe
+        .service
+        .wait_for_lines(&["control port ready"], 1)
+        .remove(0);
+    assert!(line.contains("127.0.0.1:"), "{line}");
+    probe.service.wait_for_lines(&["all workers ready"], 1);
+    let api = probe_port(&probe.service);
+    let listening = listening_tcp(&[probe.service.pid()]);
+    let control: Vec<&(String, u16)> = listening.iter().filter(|(_, p)| *p != api).collect();
+    assert_eq!(control.len(), 1, "{listening:?}");
+    assert_eq!(control[0].0, "0100007F", "the control port is on 127.0.0.1");
+    let port = control[0].1.to_string();
+    probe.rewrite_config(&format!(
+        "[DEFAULT]\nworkers = 2\ncontrol_tcp_port = {port}\n"
+    ));
+    let status = probe.ctl_ok(&["status"]);
+    assert_eq!(status["workers"].as_array().unwrap().len(), 2);
+}
+
+/// SIGUSR2 writes the status and every worker's periodic tasks to the log.
+#[test]
+fn sigusr2_writes_a_report_to_the_log() {
+    let probe = Probe::start(CONTROLLED, &[]);
+    probe.service.wait_for_lines(&["all workers ready"], 1);
+    let workers = probe.service.worker_pids();
+    probe.service.signal(libc::SIGUSR2);
+    let service = probe.service.wait_for_lines(&["report: service"], 1);
+    assert!(service[0].contains("workers_wanted=2"), "{}", service[0]);
+    for pid in &workers {
+        let pid = format!("worker_pid={pid} ");
+        probe.service.wait_for_lines(&["report: worker", &pid], 1);
+        let task = probe
+            .service
+            .wait_for_lines(&["report: periodic task", &pid], 1);
+        assert!(task[0].contains("task=tick") && task[0].contains("runs="));
+    }
+    assert!(probe.service.lines_with(&["ERROR"]).is_empty());
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Waits until the file holds `count` lines containing every one of
+/// `parts`; returns them.
+fn wait_for_file_lines(path: &Path, parts: &[&str], count: usize) -> Vec<String> {
+    eventually(
+        &format!("{count} lines with {parts:?} in {}", path.display()),
+        || {
+            let found: Vec<String> = read(path)
+                .lines()
+                .filter(|line| parts.iter().all(|p| line.contains(p)))
+                .map(str::to_string)
+                .collect();
+            (found.len() >= count).then_some(found)
+        },
+    )
+}
+
+fn access_lines(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|line| line.contains("\"GET /ping?n="))
+        .collect()
+}
+
+/// `worker N[pid]` of a text log line: the pid.
+fn line_pid(line: &str) -> Option<i64> {
+    let start = line.find('[')? + 1;
+    let end = start + line[start..].find(']')?;
+    line[start..end].parse().ok()
+}
+
+/// B27: after `mv svc.log svc.log.1` and SIGUSR1 to the main process, every
+/// process writes to a new `svc.log`; no line is lost or written twice.
+#[test]
+fn b27_rotation_moves_every_process_to_the_new_file() {
+    let probe = Probe::start("[DEFAULT]\nlog_file = @DIR@/svc.log\n", &["--workers", "3"]);
+    let log = probe.path("svc.log");
+    let rotated = probe.path("svc.log.1");
+    wait_for_file_lines(&log, &["all workers ready"], 1);
+    let line = wait_for_file_lines(&log, &["listening", "listener=\"api\""], 1).remove(0);
+    let port: u16 = line.rsplit(':').next().unwrap().trim().parse().unwrap();
+
+    for n in 0..30 {
+        assert_eq!(
+            http::get(port, &format!("/ping?n={n}")).unwrap().status,
+            200
+        );
+    }
+    wait_for_file_lines(&log, &["\"GET /ping?n="], 30);
+
+    std::fs::rename(&log, &rotated).unwrap();
+    let signalled = Instant::now();
+    probe.service.signal(libc::SIGUSR1);
+    eventually("a new svc.log", || log.exists().then_some(()));
+    assert!(
+        signalled.elapsed() < Duration::from_secs(2),
+        "the new file appeared after {:?}",
+        signalled.elapsed()
+    );
+    let reopened = wait_for_file_lines(&log, &["log file reopened"], 4);
+    let reopened_by: BTreeSet<i64> = reopened.iter().filter_map(|l| line_pid(l)).collect();
+    let mut processes: BTreeSet<i64> = probe
+        .service
+        .worker_pids()
+        .into_iter()
+        .map(i64::from)
+        .collect();
+    processes.insert(i64::from(probe.service.pid()));
+    assert_eq!(reopened_by, processes, "the main process and each worker");
+    let rotated_size = std::fs::metadata(&rotated).unwrap().len();
+
+    let workers: BTreeSet<String> = probe
+        .service
+        .worker_pids()
+        .iter()
+        .map(i32::to_string)
+        .collect();
+    let mut answered = BTreeSet::new();
+    let mut sent = 0;
+    while sent < 30 || answered != workers {
+        assert!(sent < 3000, "requests never reached every worker");
+        let response = http::get(port, &format!("/ping?n={}", 100 + sent)).unwrap();
+        answered.insert(response.body);
+        sent += 1;
+    }
+    let after = wait_for_file_lines(&log, &["\"GET /ping?n="], sent);
+
+    assert_eq!(
+        std::fs::metadata(&rotated).unwrap().len(),
+        rotated_size,
+        "svc.log.1 stopped growing"
+    );
+    let before_text = read(&rotated);
+    let before = access_lines(&before_text);
+    assert_eq!(before.len(), 30, "the first 30 requests stay in svc.log.1");
+    assert_eq!(after.len(), sent, "the later requests are all in svc.log");
+    let mut seen = BTreeSet::new();
+    for line in before
+        .iter()
+        .copied()
+        .chain(after.iter().map(String::as_str))
+    {
+        let request = line.split('"').nth(1).unwrap().to_string();
+        assert!(seen.insert(request), "duplicated: {line}");
+    }
+    assert_eq!(seen.len(), 30 + sent, "no line lost or duplicated");
+    let writers: BTreeSet<String> = after
+        .iter()
+        .filter_map(|line| line_pid(line))
+        .map(|pid| pid.to_string())
+        .collect();
+    assert_eq!(writers, workers, "every worker writes to the new file");
+    let whole = format!("{before_text}{}", read(&log));
+    for bad in ["ERROR", "closed", "Bad file descriptor"] {
+        assert!(!whole.contains(bad), "{bad} in the logs:\n{whole}");
+    }
+}
+
+/// Sends `/ping?n=<label><i>` over new connections until every pid in
+/// `workers` has answered, at least `minimum` times; returns how many
+/// requests were sent.
+fn requests_reaching(port: u16, workers: &BTreeSet<i64>, minimum: usize, label: &str) -> usize {
+    let mut answered = BTreeSet::new();
+    let mut sent = 0;
+    while sent < minimum || &answered != workers {
+        assert!(sent < 3000, "requests never reached every worker");
+        let response = http::get(port, &format!("/ping?n={label}{sent}")).unwrap();
+        answered.insert(response.body.parse::<i64>().unwrap());
+        sent += 1;
+    }
+    sent
+}
+
+const B28_BEFORE: &str = "[DEFAULT]\nworkers = 2\nlog_file = @DIR@/a.log\ndebug = false\n\
+                          control_socket = @DIR@/ctl.sock\nrestart_method = METHOD\n";
+
+fn b28_start(method: &str) -> (Probe, u16) {
+    let probe = Probe::start(&B28_BEFORE.replace("METHOD", method), &[]);
+    let a = probe.path("a.log");
+    wait_for_file_lines(&a, &["all workers ready"], 1);
+    let line = wait_for_file_lines(&a, &["listening", "listener=\"api\""], 1).remove(0);
+    let port: u16 = line.rsplit(':').next().unwrap().trim().parse().unwrap();
+    let workers = pids_of(&settled_status(&probe, 2));
+    requests_reaching(port, &workers, 2, "before");
+    assert!(
+        !read(&a).contains(" DEBUG "),
+        "no debug line before the reload"
+    );
+    let after = B28_BEFORE
+        .replace("METHOD", method)
+        .replace("a.log", "b.log")
+        .replace("debug = false", "debug = true");
+    probe.rewrite_config(&after);
+    probe.service.signal(libc::SIGHUP);
+    (probe, port)
+}
+
+/// B28 with `restart_method = reload`: `log_file` is reloadable. The main
+/// process and the new workers move to `b.log`, at debug level; the
+/// reload is logged in both files.
+#[test]
+fn b28_a_reload_moves_the_log_to_the_new_file_at_the_new_level() {
+    let (probe, port) = b28_start("reload");
+    let (a, b) = (probe.path("a.log"), probe.path("b.log"));
+    wait_for_file_lines(&b, &["reload finished"], 1);
+    assert!(read(&a).contains("reloading the configuration"));
+    assert!(read(&a).contains("log output moves"));
+    wait_for_file_lines(&b, &["log output continues here"], 1);
+
+    let workers = pids_of(&settled_status(&probe, 2));
+    let sent = requests_reaching(port, &workers, 10, "after");
+    let served = wait_for_file_lines(&b, &["\"GET /ping?n=after"], sent);
+    let writers: BTreeSet<i64> = served.iter().filter_map(|l| line_pid(l)).collect();
+    assert_eq!(writers, workers, "request logs from both new workers");
+    for pid in &workers {
+        wait_for_file_lines(&b, &[&format!("[{pid}] DEBUG")], 1);
+    }
+    assert!(!read(&a).contains(" DEBUG "), "a.log keeps the old level");
+    let both = format!("{}{}", read(&a), read(&b));
+    assert!(!both.contains("ERROR"), "{both}");
+    assert_eq!(
+        access_lines(&both).len(),
+        sent + access_lines(&read(&a)).len(),
+        "every request logged once"
+    );
+}
+
+/// B28 with `restart_method = mutate`: `log_file` is not mutable. Logging
+/// stays in `a.log`, with a warning naming `log_file`, and `debug` takes
+/// effect in place.
+#[test]
+fn b28_a_mutate_keeps_the_log_file_and_names_it_as_needing_a_restart() {
+    let (probe, port) = b28_start("mutate");
+    let a = probe.path("a.log");
+    let warning = wait_for_file_lines(&a, &["not mutable", "DEFAULT.log_file"], 1);
+    assert!(warning[0].contains("WARN"), "{}", warning[0]);
+    wait_for_file_lines(&a, &["configuration applied"], 2);
+    let workers = pids_of(&settled_status(&probe, 2));
+    let sent = requests_reaching(port, &workers, 10, "after");
+    let served = wait_for_file_lines(&a, &["\"GET /ping?n=after"], sent);
+    let writers: BTreeSet<i64> = served.iter().filter_map(|l| line_pid(l)).collect();
+    assert_eq!(writers, workers, "request logs from both workers");
+    for pid in &workers {
+        wait_for_file_lines(&a, &[&format!("[{pid}] DEBUG")], 1);
+    }
+    assert!(!probe.path("b.log").exists(), "no output to b.log");
+    assert!(!read(&a).contains("ERROR"));
+}
+
+/// A secret's value never reaches a log line: not in the option dump at
+/// debug level, not through another option that interpolates it, not in
+/// JSON lines, not in the report, the control answers or a reload.
+#[test]
+fn a_secret_never_reaches_the_log() {
+    let secret = "s3cr\"et-Value-42";
+    let config = format!(
+        "[DEFAULT]\nworkers = 2\ndebug = true\nlog_file = @DIR@/svc.log\nuse_stderr = true\n\
+         control_socket = @DIR@/ctl.sock\n\
+         wsgi_log_format = %(client_ip)s \"%(request_line)s\" key=${{probe.password}} \
+         status: %(status_code)s\n\
+         [probe]\npassword = {secret}\ntick_spacing = 0.2\n"
+    );
+    let probe = Probe::start(&config, &[]);
+    let log = probe.path("svc.log");
+    wait_for_file_lines(&log, &["all workers ready"], 1);
+    let port = probe_port(&probe.service);
+    let workers = pids_of(&settled_status(&probe, 2));
+    requests_reaching(port, &workers, 5, "");
+    let masked = wait_for_file_lines(&log, &["\"GET /ping?n=", "key=****"], 5);
+    assert!(!masked.is_empty());
+    probe.ctl_ok(&["config"]);
+    probe.ctl_ok(&["tasks"]);
+    probe.service.signal(libc::SIGUSR2);
+    wait_for_file_lines(&log, &["report: periodic task"], 2);
+
+    probe.rewrite_config(&config.replacen("[DEFAULT]\n", "[DEFAULT]\nuse_json = true\n", 1));
+    let reload = probe.ctl_ok(&["reload"]);
+    assert_eq!(reload["reload"], "applied");
+    let workers = eventually("new workers", || {
+        let status = settled_status(&probe, 2);
+        workers_of(&status)
+            .iter()
+            .all(|w| w["generation"] == 1)
+            .then(|| pids_of(&status))
+    });
+    requests_reaching(port, &workers, 5, "json");
+    let json_lines =
+        wait_for_file_lines(&log, &["\"target\":\"service_runtime::http::access\""], 5);
+    for line in &json_lines {
+        let entry: Value = serde_json::from_str(line).expect("a JSON line");
+        assert!(
+            entry["message"].as_str().unwrap().contains("key=****"),
+            "{line}"
+        );
+        assert!(entry["worker"].as_u64().is_some() && entry["pid"].as_u64().is_some());
+    }
+    probe.service.signal(libc::SIGUSR2);
+    wait_for_file_lines(&log, &["report: periodic task", "\"level\":\"INFO\""], 2);
+    probe.service.signal(libc::SIGTERM);
+    let mut service = probe.service;
+    assert_eq!(service.wait_exit_code(), 0);
+
+    let file = read(&log);
+    let stderr = service.log();
+    assert!(file.lines().count() > 50 && stderr.lines().count() > 50);
+    for text in [&file, &stderr] {
+        assert!(text.contains("****"));
+        for leak in [secret, "et-Value-42", "s3cr"] {
+            assert!(!text.contains(leak), "{leak:?} found in the log");
+        }
+    }
+}
+
+/// `use_json` writes one JSON object per line with the process's worker
+/// number and pid; `default_log_levels` quiets a target and, being
+/// mutable, changes in place.
+#[test]
+fn json_lines_and_log_levels_follow_the_configuration() {
+    let config = "[DEFAULT]\nworkers = 2\nuse_json = true\nrestart_method = mutate\n\
+                  default_log_levels = service_runtime::http::access=WARN\n";
+    let probe = Probe::start(config, &[]);
+    probe
+        .service
+        .wait_for_lines(&["\"message\":\"all workers ready\""], 1);
+    let port = probe_port_json(&probe.service);
+    let workers: BTreeSet<i64> = probe
+        .service
+        .worker_pids()
+        .into_iter()
+        .map(i64::from)
+        .collect();
+    requests_reaching(port, &workers, 4, "quiet");
+    probe
+        .service
+        .wait_for_lines(&["\"message\":\"service started\""], 2);
+    assert!(
+        probe.service.lines_with(&["GET /ping?n="]).is_empty(),
+        "the access log is quiet at WARN"
+    );
+
+    probe.rewrite_config(&config.replace("access=WARN", "access=INFO"));
+    probe.service.signal(libc::SIGHUP);
+    probe
+        .service
+        .wait_for_lines(&["\"message\":\"configuration applied\""], 2);
+    let sent = requests_reaching(port, &workers, 4, "loud");
+    let access = probe.service.wait_for_lines(&["GET /ping?n=loud"], sent);
+    let writers: BTreeSet<i64> = access
+        .iter()
+        .map(|line| {
+            let entry: Value = serde_json::from_str(line).unwrap();
+            assert_eq!(entry["level"], "INFO");
+            assert!(
+                entry["worker"]
+                    .as_u64()
+                    .is_some_and(|w| (1..=2).contains(&w))
+            );
+            assert!(entry["time"].as_str().is_some() && entry["fields"].is_object());
+            entry["pid"].as_i64().unwrap()
+        })
+        .collect();
+    assert_eq!(writers, workers);
+
+    for line in probe.service.lines() {
+        let entry: Value =
+            serde_json::from_str(&line).unwrap_or_else(|_| panic!("not a JSON line: {line}"));
+        let pid = entry["pid"].as_i64().expect("every line has a pid");
+        if pid == i64::from(probe.service.pid()) {
+            assert!(entry["worker"].is_null(), "{line}");
+        } else {
+            assert!(workers.contains(&pid) && entry["worker"].is_u64(), "{line}");
+        }
+    }
+}
+
+/// The API port from the main process's JSON `listening` line.
+fn probe_port_json(service: &Running) -> u16 {
+    let line = service
+        .wait_for_lines(&["\"message\":\"listening\""], 1)
+        .remove(0);
+    let entry: Value = serde_json::from_str(&line).unwrap();
+    let address = entry["fields"]["address"].as_str().unwrap();
+    address.rsplit(':').next().unwrap().parse().unwrap()
+}
