@@ -47,6 +47,8 @@ pub mod logging;
 pub mod looping;
 pub mod options;
 pub mod periodic;
+#[cfg(feature = "rpc")]
+pub mod rpc;
 pub mod service;
 pub mod systemd;
 pub mod task_group;
