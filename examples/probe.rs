@@ -167,6 +167,7 @@ struct SleepQuery {
 }
 
 async fn sleep(Query(query): Query<SleepQuery>) -> String {
+    tracing::info!(seconds = query.s, "sleep request started");
     tokio::time::sleep(Duration::from_secs_f64(query.s.max(0.0))).await;
     format!("slept {}", query.s)
 }

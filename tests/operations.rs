@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use integration_tests::{PATIENCE, Running, example, http, is_running, probe_port};
+use integration_tests::{PATIENCE, Running, example, is_running, probe_http as http, probe_port};
 use serde_json::Value;
 
 /// A probe started with a configuration file in its own directory.

@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use integration_tests::{
-    Running, children_of, config_file, example, http, is_running, probe_port, reap, stat,
-    try_signal,
+    Running, children_of, config_file, example, is_running, probe_http as http, probe_port, reap,
+    stat, try_signal,
 };
 
 /// A small xorshift generator: deterministic for a seed, no dependency.

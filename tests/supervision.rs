@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use integration_tests::http::{self, Connection};
+use integration_tests::probe_http::{self as http, Connection};
 use integration_tests::{
     Running, config_file, events, example, is_running, probe_port, reap, send_signal,
 };

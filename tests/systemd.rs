@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use integration_tests::http;
+use integration_tests::probe_http as http;
 use integration_tests::{NotifyListener, Running, config_file, example, probe_port};
 
 fn probe_notifying(name: &str, extra: &[(&str, &str)]) -> Running {

@@ -6,6 +6,8 @@
 //! killed main process are reparented to the test and can be reaped: no
 //! test leaves a process or a zombie behind.
 
+pub mod http;
+
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
@@ -24,10 +26,22 @@ pub fn example(name: &str) -> PathBuf {
     let path = target_dir().join("examples").join(name);
     BUILD.call_once(|| {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "service-examples", "--examples"])
-            .status()
-            .expect("cargo runs");
+        let mut command = Command::new(cargo);
+        command.args(["build", "-p", "service-examples", "--examples"]);
+        // `cargo test` gives the test the variables of its own package;
+        // build scripts that watch them (ring's does) would otherwise be
+        // rebuilt here and again by the next `cargo test`.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if name.starts_with("CARGO_PKG_")
+                || name.starts_with("CARGO_MANIFEST_")
+                || name == "CARGO_CRATE_NAME"
+                || name == "CARGO_PRIMARY_PACKAGE"
+            {
+                command.env_remove(&*name);
+            }
+        }
+        let status = command.status().expect("cargo runs");
         assert!(status.success(), "building the examples failed");
     });
     assert!(
@@ -403,7 +417,7 @@ pub fn probe_port(service: &Running) -> u16 {
 
 /// Minimal HTTP/1.1 over a plain TCP stream, for precise control of the
 /// connection in tests.
-pub mod http {
+pub mod probe_http {
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::TcpStream;
     use std::time::Duration;

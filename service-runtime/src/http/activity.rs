@@ -23,6 +23,7 @@ struct State {
     in_flight: usize,
     idle_since: Instant,
     write_blocked_since: Option<Instant>,
+    http2: bool,
 }
 
 impl Activity {
@@ -32,6 +33,7 @@ impl Activity {
                 in_flight: 0,
                 idle_since: Instant::now(),
                 write_blocked_since: None,
+                http2: false,
             }),
         }
     }
@@ -39,6 +41,17 @@ impl Activity {
     /// A request head has been read and handed to the application.
     pub(crate) fn request_started(&self) {
         self.lock().in_flight += 1;
+    }
+
+    /// The connection carried an HTTP/2 request, so it can be told to go
+    /// away (GOAWAY) rather than be closed under a client.
+    pub(crate) fn saw_http2(&self) {
+        self.lock().http2 = true;
+    }
+
+    /// Whether the connection is known to speak HTTP/2.
+    pub(crate) fn is_http2(&self) -> bool {
+        self.lock().http2
     }
 
     /// A request's response has been sent, or abandoned.

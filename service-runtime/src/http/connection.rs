@@ -3,13 +3,14 @@
 use std::io;
 use std::pin::pin;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use futures::future::{BoxFuture, FutureExt as _};
 use http::{Request, Response};
 use http_body::Body;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
+use tokio_util::sync::CancellationToken;
 
 use super::access_log::AccessEntry;
 use super::activity::{Activity, TrackedIo, expired};
@@ -18,6 +19,18 @@ use super::service::{ConnService, log_access};
 use super::{BoxError, Shared};
 
 const TARGET: &str = "service_runtime::http";
+
+/// How long after shutdown begins a connection may still bring a request.
+///
+/// An HTTP/1 client on an idle keep-alive connection cannot be told that the
+/// server is going away: closing the connection at once loses the request
+/// the client may be sending at that very moment (it sees the connection
+/// closed without an answer). Within this grace such a request is still
+/// served, with `Connection: close`, and the connection then ends; a client
+/// that sends nothing is closed when the grace ends. The same grace lets a
+/// TLS handshake that was under way finish. HTTP/2 clients are told at once
+/// with a GOAWAY.
+pub(crate) const DRAIN_GRACE: Duration = Duration::from_secs(1);
 
 /// Serves one accepted connection until it ends, the client times out, or
 /// shutdown has drained it.
@@ -49,7 +62,8 @@ where
     let connection = shared.builder.serve_connection_with_upgrades(io, service);
     let mut connection = pin!(connection);
     let mut timed_out = pin!(client_timeout(&shared, &activity));
-    let mut draining = false;
+    let mut grace_over = pin!(drain_grace_over(&shared.shutdown));
+    let (mut draining, mut shutting_down) = (false, false);
 
     loop {
         tokio::select! {
@@ -57,8 +71,18 @@ where
                 report_end(result, &client, &shared, &activity);
                 return;
             }
+            // HTTP/1 responses carry `Connection: close` from now on (see
+            // `Shared::wants_close`), which ends the connection after its
+            // next response; HTTP/2 gets its GOAWAY at once.
             () = shared.shutdown.cancelled(), if !draining => {
                 draining = true;
+                if activity.is_http2() {
+                    shutting_down = true;
+                    connection.as_mut().graceful_shutdown();
+                }
+            }
+            () = &mut grace_over, if !shutting_down => {
+                shutting_down = true;
                 connection.as_mut().graceful_shutdown();
             }
             () = &mut timed_out => {
@@ -80,7 +104,7 @@ async fn handshake(
     let timeout = shared.options.handshake_timeout();
     let result = tokio::select! {
         result = tokio::time::timeout(timeout, acceptor.accept(stream)) => result,
-        () = shared.shutdown.cancelled() => return None,
+        () = drain_grace_over(&shared.shutdown) => return None,
     };
 
     match result {
@@ -104,6 +128,12 @@ async fn handshake(
             None
         }
     }
+}
+
+/// Resolves [`DRAIN_GRACE`] after shutdown has begun.
+async fn drain_grace_over(shutdown: &CancellationToken) {
+    shutdown.cancelled().await;
+    tokio::time::sleep(DRAIN_GRACE).await;
 }
 
 fn is_client_gone(error: &io::Error) -> bool {

@@ -86,10 +86,9 @@ impl Shared {
     }
 
     /// Whether HTTP/1 responses should ask the client to close: always
-    /// without keep-alive, and once shutdown has begun. hyper adds the header
-    /// itself once a connection has been told to shut down; setting it here
-    /// too covers a response produced between the cancellation and the
-    /// connection task acting on it.
+    /// without keep-alive, and once shutdown has begun. During the drain
+    /// grace this header is what ends a keep-alive connection: hyper closes
+    /// the connection after a response that carries it.
     fn wants_close(&self) -> bool {
         !self.options.keep_alive || self.shutdown.is_cancelled()
     }
@@ -109,11 +108,17 @@ impl Shared {
 ///    share of the kernel's accept queue are refused; but when other
 ///    processes (the main process, other workers) hold the same socket, the
 ///    socket stays open and the queue stays with them, so nothing is lost.
-/// 2. Idle keep-alive connections are closed at once, and connections still
-///    in their TLS handshake are dropped.
-/// 3. Requests in flight run to completion. The response to each HTTP/1
-///    request carries `Connection: close` and the connection is closed after
-///    it; HTTP/2 connections get a GOAWAY and close when their streams end.
+/// 2. Requests in flight run to completion. From now on every HTTP/1
+///    response carries `Connection: close` and its connection is closed
+///    after it; HTTP/2 connections get a GOAWAY and close when their streams
+///    end.
+/// 3. An HTTP/1 connection that is idle (between keep-alive requests, or
+///    just accepted) may still send one request within a grace of one
+///    second, which is answered with `Connection: close`: an HTTP/1 client
+///    cannot be told that the server is going away, and closing under it
+///    would lose the request it may be sending at that moment. Connections
+///    still idle, or still in their TLS handshake, when the grace ends are
+///    closed.
 ///
 /// The future resolves when the last connection has ended; it has no
 /// timeout of its own, so bound it with the graceful shutdown timeout.

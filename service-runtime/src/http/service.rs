@@ -161,6 +161,9 @@ pub(crate) struct RequestRecord {
 impl RequestRecord {
     fn start<S>(service: &ConnService<S>, request: &Request<Incoming>) -> Self {
         service.activity.request_started();
+        if request.version() >= Version::HTTP_2 {
+            service.activity.saw_http2();
+        }
         RequestRecord {
             shared: service.shared.clone(),
             activity: service.activity.clone(),
