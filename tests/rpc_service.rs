@@ -206,3 +206,15 @@ fn delete_queues(queues: &[&str]) {
             .status();
     }
 }
+
+/// The shipped configuration file is valid, broker or not.
+#[test]
+fn the_shipped_configuration_file_checks() {
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/rpc_service.conf");
+    let mut check = Running::start(
+        &example("rpc_service"),
+        &["--config-file", shipped, "--check-config"],
+        &[],
+    );
+    assert_eq!(check.wait_exit_code(), 0, "log:\n{}", check.log());
+}
