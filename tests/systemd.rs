@@ -33,6 +33,10 @@ fn ready_is_sent_once_to_an_abstract_socket_when_the_service_serves() {
     assert!(started.elapsed() < Duration::from_secs(5));
     let response = http::get(port, "/ping").expect("the service serves as soon as it is ready");
     assert_eq!(response.status, 200);
+    // The main process logs each "worker ready", then "all workers ready",
+    // then sends READY=1; the datagram can overtake the log pipe, so wait
+    // for the last of those lines before counting the earlier ones.
+    service.wait_for_lines(&["all workers ready"], 1);
     assert_eq!(
         service.lines_with(&["worker ready"]).len(),
         2,
