@@ -28,11 +28,17 @@ pub struct Files {
     dir: tempfile::TempDir,
 }
 
-impl Files {
-    pub fn new() -> Self {
+impl Default for Files {
+    fn default() -> Self {
         Files {
             dir: tempfile::tempdir().expect("a temporary directory"),
         }
+    }
+}
+
+impl Files {
+    pub fn new() -> Self {
+        Files::default()
     }
 
     /// Writes `text` to `name` (which may contain `/`) and returns its path.
