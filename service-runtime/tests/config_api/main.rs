@@ -28,6 +28,12 @@ pub struct Files {
     dir: tempfile::TempDir,
 }
 
+impl Default for Files {
+    fn default() -> Self {
+        Files::new()
+    }
+}
+
 impl Files {
     pub fn new() -> Self {
         Files {
