@@ -150,7 +150,25 @@ fn tick_runs(probe: &Probe) -> BTreeMap<i64, i64> {
 const CONTROLLED: &str = "[DEFAULT]\nworkers = 2\ncontrol_socket = @DIR@/ctl.sock\n\
                           [probe]\ntick_spacing = 3600\npassword = not-shown-anywhere\n";
 
-/// Every control command against a probe with two workers.
+/// Every control command through `probe ctl`, against `probe` with 2
+/// workers and a control socket:
+///
+/// - `status`: service name, mode `workers`, the main pid, generation 0,
+///   2 workers wanted, and the 2 live worker pids, each ready, generation
+///   0, no restart;
+/// - `tasks`: one `tick` run per worker (it runs at once), its spacing,
+///   no error, the next run about an hour away;
+/// - `run-task tick`: scheduled in both workers, and a second run follows
+///   in each; `run-task tock` fails naming the known tasks;
+/// - `config`: the password shows as `****` and nowhere in clear, other
+///   values as set, `mutable` flags;
+/// - `reload` after a file change: `applied`, the changed option named,
+///   both workers replaced by generation 1;
+/// - `workers 3`: 3 workers, ids 1 to 3, all three answering HTTP;
+///   `workers 1`: the two others stop gracefully (not killed), worker 1
+///   stays;
+/// - `help`: the list of commands; `workers 0` and an unknown command are
+///   refused with exit code 2 and a reason.
 #[test]
 fn every_control_command_answers() {
     let probe = Probe::start(CONTROLLED, &[]);
