@@ -59,7 +59,10 @@ fn exchange(service: &str, opts: &ServiceOpts, line: &str) -> Result<super::Answ
     if let Some(port) = opts.control_tcp_port {
         let address = (Ipv4Addr::LOCALHOST, port.get());
         let stream = TcpStream::connect(address).map_err(|error| {
-            format!("cannot connect to the control port 127.0.0.1:{port}: {error}; is {service} running?")
+            format!(
+                "cannot connect to the control port 127.0.0.1:{port}: {error}; is {service} \
+                 running?"
+            )
         })?;
         stream.set_read_timeout(Some(READ_TIMEOUT)).ok();
         return talk(stream, line);
