@@ -30,15 +30,15 @@ pub struct Files {
 
 impl Default for Files {
     fn default() -> Self {
-        Files {
-            dir: tempfile::tempdir().expect("a temporary directory"),
-        }
+        Files::new()
     }
 }
 
 impl Files {
     pub fn new() -> Self {
-        Files::default()
+        Files {
+            dir: tempfile::tempdir().expect("a temporary directory"),
+        }
     }
 
     /// Writes `text` to `name` (which may contain `/`) and returns its path.
