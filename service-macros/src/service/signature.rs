@@ -138,7 +138,7 @@ fn check_argument_count(
     true
 }
 
-fn output_span(sig: &Signature) -> Span {
+pub(crate) fn output_span(sig: &Signature) -> Span {
     match &sig.output {
         ReturnType::Type(_, ty) => ty.span(),
         ReturnType::Default => sig.paren_token.span.close(),
