@@ -10,14 +10,11 @@ use super::signature::{self, Checked, Expected};
 use crate::args::{Args, AttrSpec, literal_number, runtime_path};
 use crate::errors::Errors;
 
+/// `#[service(name = "my-service", workers = 4, crate = "path::to::runtime")]`,
+/// where `workers` may also name an integer option: `workers = group.option`.
 const SERVICE_ATTR: AttrSpec = AttrSpec {
     name: "#[service]",
-    keys: &[
-        // name = "my-service"
-        "name", // workers = 4 | workers = group.option
-        "workers", // crate = "path::to::runtime"
-        "crate",
-    ],
+    keys: &["name", "workers", "crate"],
     hints: &[
         ("worker", "write `workers = ...`"),
         ("processes", "write `workers = ...`"),
