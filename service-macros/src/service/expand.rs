@@ -47,7 +47,7 @@ pub(crate) fn generate(item: &ItemImpl, model: &ServiceModel) -> TokenStream {
         const _: () = {
             #[automatically_derived]
             impl #p::Service for #ty {
-                const NAME: &'static str = #name;
+                const NAME: &'static #p::str = #name;
 
                 #workers
                 #new
@@ -81,7 +81,7 @@ pub(crate) fn fallback(item: &ItemImpl, krate: &TokenStream, errors: TokenStream
         const _: () = {
             #[automatically_derived]
             impl #p::Service for #ty {
-                const NAME: &'static str = "";
+                const NAME: &'static #p::str = "";
 
                 fn new(
                     _: &#p::Conf,
@@ -105,12 +105,12 @@ impl Context<'_> {
             ),
         };
         quote! {
-            fn workers(conf: &#p::Conf) -> #p::Result<u32, #p::String> {
+            fn workers(conf: &#p::Conf) -> #p::Result<#p::u32, #p::String> {
                 let _ = conf;
                 #count
             }
 
-            fn workers_option() -> #p::Option<(&'static str, &'static str)> {
+            fn workers_option() -> #p::Option<(&'static #p::str, &'static #p::str)> {
                 #option
             }
         }
@@ -174,7 +174,8 @@ impl Context<'_> {
             ),
             HookKind::Stop => (
                 quote! {
-                    fn stop(&mut self, graceful: bool) -> impl #p::Future<Output = ()> + #p::Send
+                    fn stop(&mut self, graceful: #p::bool)
+                        -> impl #p::Future<Output = ()> + #p::Send
                 },
                 quote!(#p::HookReturnsNothing::into_unit(#output)),
             ),

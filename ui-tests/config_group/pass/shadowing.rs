@@ -16,6 +16,9 @@ mod shadowed {
     struct Box;
     struct Into;
     struct Default;
+    struct bool;
+    struct str;
+    struct u32;
     mod std {}
     mod core {}
     mod service_runtime {}
