@@ -141,7 +141,10 @@ fn check_impl_shape(item: &ItemImpl, errors: &Errors) {
         errors.error_at(&item.generics, message);
     }
     if let Some(unsafety) = &item.unsafety {
-        errors.error_at(unsafety, "a `#[service]` impl block cannot be `unsafe`");
+        errors.error_at(
+            unsafety,
+            "a `#[service]` impl block cannot be `unsafe`: remove `unsafe`",
+        );
     }
 }
 

@@ -41,7 +41,7 @@ mod shadowed {
         #[opt(multi, default = ["a"])]
         pub many: ::std::vec::Vec<::std::string::String>,
 
-        pub maybe: ::std::option::Option<u32>,
+        pub maybe: ::std::option::Option<::std::primitive::u32>,
     }
 }
 
