@@ -120,12 +120,13 @@ impl Context<'_> {
     /// result are spanned at the types the user wrote, so that a mismatch
     /// is reported there.
     fn listeners_fn(&self, listeners: &Listeners) -> TokenStream {
-        let (ty, p) = (self.ty, &self.p);
+        let p = &self.p;
+        let function = self.method_path(&listeners.ident);
         let conf = respan(&quote!(conf), listeners.argument_span);
         let output = output_binding(listeners.output_span);
         quote! {
             fn listeners(conf: &#p::Conf) -> #p::Vec<#p::Listen> {
-                let #output = <#ty>::listeners(#conf);
+                let #output = #function(#conf);
                 #output
             }
         }

@@ -38,6 +38,7 @@ pub(crate) struct ServiceModel {
 /// Where the user's `listeners` function has its argument and return types,
 /// for the spans of the call that forwards to it.
 pub(crate) struct Listeners {
+    pub(crate) ident: syn::Ident,
     pub(crate) argument_span: Span,
     pub(crate) output_span: Span,
 }
@@ -280,6 +281,7 @@ fn find_listeners(item: &ItemImpl, errors: &Errors) -> Option<Listeners> {
     }
     let argument_span = arguments.first()?.ty.span();
     ok.then(|| Listeners {
+        ident: sig.ident.clone(),
         argument_span,
         output_span: signature::output_span(sig),
     })
