@@ -35,6 +35,7 @@ impl Default for Files {
 }
 
 impl Files {
+    /// A fresh, empty directory, removed when dropped.
     pub fn new() -> Self {
         Files {
             dir: tempfile::tempdir().expect("a temporary directory"),
