@@ -41,6 +41,7 @@ use std::path::PathBuf;
 
 use service_runtime::config::ConfigGroup;
 use service_runtime::prelude::*;
+use service_runtime::testkit;
 
 /// Options of every shape.
 #[config_group(name = "lints")]
@@ -94,6 +95,11 @@ pub struct Linted {
 
 #[service(name = "lints", workers = lints.count)]
 impl Linted {
+    fn listeners(conf: &Conf) -> Vec<Listen> {
+        let opts = conf.group::<LintOpts>();
+        vec![Listen::unix("admin", opts.dir.join("admin.sock"), None)]
+    }
+
     async fn new(_conf: &Conf) -> anyhow::Result<Self> {
         Ok(Self::default())
     }
@@ -132,4 +138,6 @@ fn expansions_declare_what_was_written() {
     assert_eq!(Linted::periodic_tasks().len(), 3);
     assert_eq!(Linted::workers_option(), Some(("lints", "count")));
     assert_eq!(LintOpts::options().len(), 10);
+    let conf = testkit::conf(&[("lints", "token", "t")]);
+    assert_eq!(<Linted as Service>::listeners(&conf).len(), 1);
 }

@@ -3,6 +3,8 @@
 //! The `.stderr` files are tied to the toolchain pinned in
 //! `rust-toolchain.toml`. After a deliberate change of a message, run
 //! `TRYBUILD=overwrite cargo test -p ui-tests` and review the diff.
+//! `cargo test -p ui-tests --test ui -- ui trybuild=listeners` runs only the
+//! cases whose path contains `listeners`.
 
 #[test]
 fn ui() {

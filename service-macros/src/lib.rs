@@ -11,6 +11,8 @@ mod config_group;
 mod errors;
 mod service;
 mod span;
+#[cfg(test)]
+mod tests;
 
 use proc_macro::TokenStream;
 

@@ -1,11 +1,12 @@
 //! Long-running services for Rust, in the manner of OpenStack's oslo.service.
 //!
-//! A service is a struct plus an `impl` block annotated with [`service`]. Its
-//! options are structs annotated with [`config_group`]; its periodic tasks are
-//! methods annotated with [`periodic`]. [`main!`] generates the program's
-//! `main`, which parses the command line, reads the configuration files and
-//! hands the service to a launcher: in the main process for one worker, or in
-//! supervised worker processes for more.
+//! A service is a struct plus an `impl` block annotated with
+//! [`#[service]`](macro@service). Its options are structs annotated with
+//! [`#[config_group]`](macro@config_group); its periodic tasks are methods
+//! annotated with [`#[periodic]`](macro@periodic). [`main!`] generates the
+//! program's `main`, which parses the command line, reads the configuration
+//! files and hands the service to a launcher: in the main process for one
+//! worker, or in supervised worker processes for more.
 //!
 //! ```no_run
 //! use service_runtime::prelude::*;

@@ -2,12 +2,12 @@
 //! release.
 //!
 //! Everything an expansion names goes through here, by absolute path, so
-//! that user code that shadows `Option`, `Result`, `Vec` or `std` cannot
-//! break it, and so that a user who renames the runtime crate only has to
-//! say so once (`crate = "..."`). The traits carry
-//! `#[diagnostic::on_unimplemented]` messages: the expansions span their
-//! uses at the user's tokens, so a wrong type is reported where it was
-//! written, in the words of the macro.
+//! that user code that shadows `Option`, `Result`, `Vec`, `std` or even a
+//! primitive type such as `bool` cannot break it, and so that a user who
+//! renames the runtime crate only has to say so once (`crate = "..."`).
+//! The traits carry `#[diagnostic::on_unimplemented]` messages: the
+//! expansions span their uses at the user's tokens, so a wrong type is
+//! reported where it was written, in the words of the macro.
 
 use std::marker::PhantomData;
 
@@ -18,6 +18,7 @@ pub use std::boxed::Box;
 pub use std::future::Future;
 pub use std::marker::Send;
 pub use std::option::Option::{self, None, Some};
+pub use std::primitive::{bool, str, u32};
 pub use std::result::Result::{self, Err, Ok};
 pub use std::string::String;
 pub use std::time::Duration;

@@ -363,19 +363,42 @@ impl TestPki {
     /// A client configuration trusting the test CA, with or without the
     /// client certificate.
     pub fn client_config(&self, with_certificate: bool) -> Arc<ClientConfig> {
+        self.client_config_presenting(with_certificate.then_some(self))
+    }
+
+    /// A client configuration trusting this test CA and presenting the
+    /// client certificate that `issuer` issued, if any: another
+    /// [`TestPki`] gives a certificate this CA never signed.
+    pub fn client_config_presenting(&self, issuer: Option<&TestPki>) -> Arc<ClientConfig> {
+        self.build_client_config(issuer, rustls::DEFAULT_VERSIONS)
+    }
+
+    /// Like [`TestPki::client_config`], offering TLS 1.2 only.
+    pub fn tls12_client_config(&self, with_certificate: bool) -> Arc<ClientConfig> {
+        let issuer = with_certificate.then_some(self);
+        self.build_client_config(issuer, &[&rustls::version::TLS12])
+    }
+
+    fn build_client_config(
+        &self,
+        issuer: Option<&TestPki>,
+        versions: &[&'static rustls::SupportedProtocolVersion],
+    ) -> Arc<ClientConfig> {
         let mut roots = RootCertStore::empty();
         roots.add(self.ca_der.clone()).expect("the CA is usable");
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("the default versions")
+            .with_protocol_versions(versions)
+            .expect("versions the provider supports")
             .with_root_certificates(roots);
-        let config = if with_certificate {
-            builder
-                .with_client_auth_cert(vec![self.client_cert.clone()], self.client_key.clone_key())
-                .expect("the client certificate is usable")
-        } else {
-            builder.with_no_client_auth()
+        let config = match issuer {
+            Some(issuer) => builder
+                .with_client_auth_cert(
+                    vec![issuer.client_cert.clone()],
+                    issuer.client_key.clone_key(),
+                )
+                .expect("the client certificate is usable"),
+            None => builder.with_no_client_auth(),
         };
         Arc::new(config)
     }

@@ -40,7 +40,7 @@ pub(crate) fn generate(item: &ItemStruct, group: &Group) -> TokenStream {
 
             #[automatically_derived]
             impl #p::ConfigGroup for #ident {
-                const GROUP: &'static str = #name;
+                const GROUP: &'static #p::str = #name;
 
                 fn options() -> #p::Vec<#p::OptionSpec> {
                     #p::vec![#(#specs),*]
@@ -74,7 +74,7 @@ pub(crate) fn fallback(item: &ItemStruct, group: &Group, errors: TokenStream) ->
         const _: () = {
             #[automatically_derived]
             impl #p::ConfigGroup for #ident {
-                const GROUP: &'static str = #name;
+                const GROUP: &'static #p::str = #name;
 
                 fn options() -> #p::Vec<#p::OptionSpec> {
                     #p::unreachable!()

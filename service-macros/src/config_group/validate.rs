@@ -143,7 +143,10 @@ fn check_flags(option: &OptionField, errors: &Errors) {
 fn check_bounds(option: &OptionField, errors: &Errors) {
     if let (Some(min), Some(max)) = (&option.min, &option.max) {
         if min.value > max.value {
-            let message = format!("`max` ({}) is below `min` ({})", max.value, min.value);
+            let message = format!(
+                "`max` ({}) is below `min` ({}): swap them, or correct one",
+                max.value, min.value
+            );
             errors.error_at(&max.expr, message);
             return;
         }
@@ -155,10 +158,16 @@ fn check_bounds(option: &OptionField, errors: &Errors) {
         return;
     };
     if let Some(min) = option.min.as_ref().filter(|min| value < min.value) {
-        let message = format!("default {value} is below `min` ({})", min.value);
+        let message = format!(
+            "default {value} is below `min` ({}): raise the default or lower `min`",
+            min.value
+        );
         errors.error_at(default, message);
     } else if let Some(max) = option.max.as_ref().filter(|max| value > max.value) {
-        let message = format!("default {value} is above `max` ({})", max.value);
+        let message = format!(
+            "default {value} is above `max` ({}): lower the default or raise `max`",
+            max.value
+        );
         errors.error_at(default, message);
     }
 }
@@ -168,7 +177,9 @@ fn check_choices(option: &OptionField, errors: &Errors) {
         return;
     };
     if matches!(&arg.value, Some(syn::Expr::Array(array)) if array.elems.is_empty()) {
-        errors.error_at_span(arg.key_span, "`choices` needs at least one value");
+        let message = "`choices` needs at least one value: list the accepted values, \
+                       or remove `choices`";
+        errors.error_at_span(arg.key_span, message);
         return;
     }
     for (index, choice) in option.choices.iter().enumerate() {
@@ -176,7 +187,10 @@ fn check_choices(option: &OptionField, errors: &Errors) {
             .iter()
             .any(|c| c.value() == choice.value())
         {
-            let message = format!("`{}` is listed twice in `choices`", choice.value());
+            let message = format!(
+                "`{}` is listed twice in `choices`: remove one",
+                choice.value()
+            );
             errors.error_at(choice, message);
         }
     }

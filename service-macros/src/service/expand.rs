@@ -9,7 +9,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::{ItemImpl, LitStr, Type};
 
-use super::parse::{Hook, HookKind, ServiceModel, Workers, self_type_span};
+use super::parse::{Hook, HookKind, Listeners, ServiceModel, Workers, self_type_span};
 use super::periodic::{Periodic, Spacing};
 use crate::span;
 
@@ -34,13 +34,10 @@ pub(crate) fn generate(item: &ItemImpl, model: &ServiceModel) -> TokenStream {
         .into_iter()
         .filter_map(|kind| model.hook(kind))
         .map(|hook| cx.hook_fn(hook));
-    let listeners = model.listeners.then(|| {
-        quote! {
-            fn listeners(conf: &#p::Conf) -> #p::Vec<#p::Listen> {
-                <#ty>::listeners(conf)
-            }
-        }
-    });
+    let listeners = model
+        .listeners
+        .as_ref()
+        .map(|listeners| cx.listeners_fn(listeners));
     let task_fns = model.tasks.iter().map(|task| cx.task_fn(task));
     let task_specs = model.tasks.iter().map(|task| cx.task_spec(task));
     let item = allow_unused_async(item, model);
@@ -50,7 +47,7 @@ pub(crate) fn generate(item: &ItemImpl, model: &ServiceModel) -> TokenStream {
         const _: () = {
             #[automatically_derived]
             impl #p::Service for #ty {
-                const NAME: &'static str = #name;
+                const NAME: &'static #p::str = #name;
 
                 #workers
                 #new
@@ -84,7 +81,7 @@ pub(crate) fn fallback(item: &ItemImpl, krate: &TokenStream, errors: TokenStream
         const _: () = {
             #[automatically_derived]
             impl #p::Service for #ty {
-                const NAME: &'static str = "";
+                const NAME: &'static #p::str = "";
 
                 fn new(
                     _: &#p::Conf,
@@ -108,13 +105,29 @@ impl Context<'_> {
             ),
         };
         quote! {
-            fn workers(conf: &#p::Conf) -> #p::Result<u32, #p::String> {
+            fn workers(conf: &#p::Conf) -> #p::Result<#p::u32, #p::String> {
                 let _ = conf;
                 #count
             }
 
-            fn workers_option() -> #p::Option<(&'static str, &'static str)> {
+            fn workers_option() -> #p::Option<(&'static #p::str, &'static #p::str)> {
                 #option
+            }
+        }
+    }
+
+    /// `listeners`, forwarding to the user's function; its argument and
+    /// result are spanned at the types the user wrote, so that a mismatch
+    /// is reported there.
+    fn listeners_fn(&self, listeners: &Listeners) -> TokenStream {
+        let p = &self.p;
+        let function = self.method_path(&listeners.ident);
+        let conf = respan(&quote!(conf), listeners.argument_span);
+        let output = output_binding(listeners.output_span);
+        quote! {
+            fn listeners(conf: &#p::Conf) -> #p::Vec<#p::Listen> {
+                let #output = #function(#conf);
+                #output
             }
         }
     }
@@ -162,7 +175,8 @@ impl Context<'_> {
             ),
             HookKind::Stop => (
                 quote! {
-                    fn stop(&mut self, graceful: bool) -> impl #p::Future<Output = ()> + #p::Send
+                    fn stop(&mut self, graceful: #p::bool)
+                        -> impl #p::Future<Output = ()> + #p::Send
                 },
                 quote!(#p::HookReturnsNothing::into_unit(#output)),
             ),

@@ -10,14 +10,11 @@ use super::signature::{self, Checked, Expected};
 use crate::args::{Args, AttrSpec, literal_number, runtime_path};
 use crate::errors::Errors;
 
+/// `#[service(name = "my-service", workers = 4, crate = "path::to::runtime")]`,
+/// where `workers` may also name an integer option: `workers = group.option`.
 const SERVICE_ATTR: AttrSpec = AttrSpec {
     name: "#[service]",
-    keys: &[
-        // name = "my-service"
-        "name",    // workers = 4 | workers = group.option
-        "workers", // crate = "path::to::runtime"
-        "crate",
-    ],
+    keys: &["name", "workers", "crate"],
     hints: &[
         ("worker", "write `workers = ...`"),
         ("processes", "write `workers = ...`"),
@@ -33,9 +30,17 @@ pub(crate) struct ServiceModel {
     pub(crate) name: LitStr,
     pub(crate) workers: Workers,
     pub(crate) hooks: Vec<Hook>,
-    /// Whether the impl block defines `fn listeners(conf: &Conf)`.
-    pub(crate) listeners: bool,
+    /// `fn listeners(conf: &Conf)`, when the impl block defines it.
+    pub(crate) listeners: Option<Listeners>,
     pub(crate) tasks: Vec<Periodic>,
+}
+
+/// Where the user's `listeners` function has its argument and return types,
+/// for the spans of the call that forwards to it.
+pub(crate) struct Listeners {
+    pub(crate) ident: syn::Ident,
+    pub(crate) argument_span: Span,
+    pub(crate) output_span: Span,
 }
 
 /// Where the worker count comes from.
@@ -137,7 +142,10 @@ fn check_impl_shape(item: &ItemImpl, errors: &Errors) {
         errors.error_at(&item.generics, message);
     }
     if let Some(unsafety) = &item.unsafety {
-        errors.error_at(unsafety, "a `#[service]` impl block cannot be `unsafe`");
+        errors.error_at(
+            unsafety,
+            "a `#[service]` impl block cannot be `unsafe`: remove `unsafe`",
+        );
     }
 }
 
@@ -232,33 +240,54 @@ fn find_hooks(item: &ItemImpl, errors: &Errors) -> Vec<Hook> {
 
 /// Finds `fn listeners(conf: &Conf) -> Vec<Listen>`, the plain function (run
 /// by the main process before any worker starts) that declares what to bind.
-fn find_listeners(item: &ItemImpl, errors: &Errors) -> bool {
-    let Some(method) = item.items.iter().find_map(|impl_item| match impl_item {
+fn find_listeners(item: &ItemImpl, errors: &Errors) -> Option<Listeners> {
+    let method = item.items.iter().find_map(|impl_item| match impl_item {
         ImplItem::Fn(method) if method.sig.ident == LISTENERS => Some(method),
         _ => None,
-    }) else {
-        return false;
-    };
+    })?;
     let sig = &method.sig;
+    let example = "fn listeners(conf: &Conf) -> Vec<Listen>";
+    let mut ok = true;
     if let Some(asyncness) = sig.asyncness {
-        let message = "`listeners` is a plain `fn`, not `async fn`: the main process calls it \
-                       before any runtime starts";
+        let message = format!(
+            "`listeners` is a plain `fn`, not `async fn`: the main process calls it \
+             before any async runtime starts; remove `async`: `{example}`"
+        );
         errors.error_at(asyncness, message);
-        return false;
+        ok = false;
     }
-    let has_receiver = sig
-        .inputs
-        .iter()
-        .any(|arg| matches!(arg, syn::FnArg::Receiver(_)));
-    if has_receiver || sig.inputs.len() != 1 {
-        let message = "expected `fn listeners(conf: &Conf) -> Vec<Listen>`, with no `self`";
-        errors.error_at(&sig.inputs, message);
-        return false;
+    let mut arguments = Vec::new();
+    for input in &sig.inputs {
+        match input {
+            syn::FnArg::Receiver(receiver) => {
+                let message = format!(
+                    "`listeners` takes no `self`: the main process calls it before any \
+                     instance of the service exists; write `{example}`"
+                );
+                errors.error_at(receiver, message);
+                ok = false;
+            }
+            syn::FnArg::Typed(typed) => arguments.push(typed),
+        }
     }
-    true
+    if let Some(extra) = arguments.get(1) {
+        let message = format!("`listeners` takes the configuration only: `{example}`");
+        errors.error_at(extra, message);
+        ok = false;
+    } else if arguments.is_empty() && ok {
+        let message = format!("`listeners` reads the configuration it is given: `{example}`");
+        errors.error_at_span(sig.paren_token.span.join(), message);
+        ok = false;
+    }
+    let argument_span = arguments.first()?.ty.span();
+    ok.then(|| Listeners {
+        ident: sig.ident.clone(),
+        argument_span,
+        output_span: signature::output_span(sig),
+    })
 }
 
-/// The span of a hook's name, when `name` is a hook.
+/// Whether `name` is the name of a lifecycle hook.
 pub(crate) fn is_hook_name(name: &str) -> bool {
     HookKind::from_name(name).is_some()
 }

@@ -206,7 +206,10 @@ fn spacing(args: &Args, errors: &Errors) -> Spacing {
             );
             errors.error_at(&expr, message);
         } else if seconds > u64::MAX as f64 {
-            errors.error_at(&expr, "`spacing` is too large for a duration");
+            errors.error_at(
+                &expr,
+                "`spacing` is too large for a duration: use fewer seconds",
+            );
         }
         return Spacing::Seconds(seconds);
     }
@@ -228,7 +231,10 @@ fn initial_delay(args: &Args, errors: &Errors) -> Option<Number> {
         return None;
     }
     if delay.value > u64::MAX as f64 {
-        errors.error_at(&delay.expr, "`initial_delay` is too large for a duration");
+        errors.error_at(
+            &delay.expr,
+            "`initial_delay` is too large for a duration: use fewer seconds",
+        );
         return None;
     }
     Some(delay)
@@ -266,7 +272,9 @@ fn task_name(args: &Args, method: &ImplItemFn, errors: &Errors) -> (String, Span
         return (ident.to_string(), ident.span());
     };
     if name.value().trim().is_empty() {
-        errors.error_at(&name, "a periodic task's `name` cannot be empty");
+        let message = "a periodic task's `name` cannot be empty: give it a name, or remove \
+                       `name` to use the method's";
+        errors.error_at(&name, message);
     }
     (name.value(), name.span())
 }

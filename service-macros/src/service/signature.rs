@@ -65,7 +65,10 @@ fn check_qualifiers(sig: &Signature, expected: &Expected, errors: &Errors) -> bo
         ok = false;
     }
     if let Some(unsafety) = &sig.unsafety {
-        errors.error_at(unsafety, format!("{what} cannot be `unsafe`"));
+        errors.error_at(
+            unsafety,
+            format!("{what} cannot be `unsafe`: remove `unsafe`"),
+        );
         ok = false;
     }
     if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
@@ -74,7 +77,8 @@ fn check_qualifiers(sig: &Signature, expected: &Expected, errors: &Errors) -> bo
         ok = false;
     }
     if let Some(variadic) = &sig.variadic {
-        errors.error_at(variadic, format!("{what} cannot be variadic"));
+        let message = format!("{what} cannot be variadic: `{}`", expected.example);
+        errors.error_at(variadic, message);
         ok = false;
     }
     ok
@@ -138,7 +142,7 @@ fn check_argument_count(
     true
 }
 
-fn output_span(sig: &Signature) -> Span {
+pub(crate) fn output_span(sig: &Signature) -> Span {
     match &sig.output {
         ReturnType::Type(_, ty) => ty.span(),
         ReturnType::Default => sig.paren_token.span.close(),

@@ -146,27 +146,88 @@ impl Conf {
     /// so `workers = 03` after `workers = 3` is no change, and neither is
     /// setting an option to its default; secret values are masked.
     pub fn diff(&self, newer: &Conf) -> Vec<OptionChange> {
+        let mut secrets = self.secret_texts();
+        secrets.extend(newer.secret_texts());
+        secrets.sort_by_key(|text| std::cmp::Reverse(text.len()));
         self.inner
             .registry
             .options()
             .filter_map(|option| {
                 let old = self.value(option.group, option.name);
                 let new = newer.value(option.group, option.name);
-                (old != new).then(|| OptionChange::new(option, old, new))
+                (old != new).then(|| {
+                    let mut change = OptionChange::new(option, old, new);
+                    mask_secret_texts(&mut change.old, &secrets);
+                    mask_secret_texts(&mut change.new, &secrets);
+                    change
+                })
             })
             .collect()
     }
 
+    /// The values of the secret options that are set, as text, longest
+    /// first. Another option can hold one through a reference
+    /// (`${group.password}`), so these are masked inside every value shown;
+    /// like the log, texts shorter than
+    /// [`MIN_MASKED_SECRET_LEN`](crate::logging::MIN_MASKED_SECRET_LEN) are
+    /// not searched for.
+    fn secret_texts(&self) -> Vec<String> {
+        let mut texts = Vec::new();
+        for option in self.inner.registry.options().filter(|o| o.secret) {
+            if let Some(value) = self.value(option.group, option.name) {
+                collect_texts(&value, &mut texts);
+            }
+        }
+        texts.retain(|text| text.chars().count() >= crate::logging::MIN_MASKED_SECRET_LEN);
+        texts.sort_by_key(|text| std::cmp::Reverse(text.len()));
+        texts.dedup();
+        texts
+    }
+
     /// Each option's effective value, as shown to people: secrets masked.
     pub fn effective_values(&self) -> Vec<EffectiveValue> {
+        let secrets = self.secret_texts();
         self.inner
             .registry
             .options()
             .map(|option| {
                 let resolved = self.inner.snapshot.get(option.group, option.name);
-                EffectiveValue::new(option, resolved)
+                let mut value = EffectiveValue::new(option, resolved);
+                mask_secret_texts(&mut value.value, &secrets);
+                value
             })
             .collect()
+    }
+}
+
+/// The texts in a value: strings and numbers, inside lists and maps too.
+fn collect_texts(value: &serde_json::Value, into: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(text) => into.push(text.clone()),
+        serde_json::Value::Number(number) => into.push(number.to_string()),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_texts(v, into)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| collect_texts(v, into)),
+        serde_json::Value::Null | serde_json::Value::Bool(_) => {}
+    }
+}
+
+/// Replaces each of `secrets` by [`MASK`] inside the strings of `value`.
+fn mask_secret_texts(value: &mut serde_json::Value, secrets: &[String]) {
+    match value {
+        serde_json::Value::String(text) => {
+            for secret in secrets {
+                if text.contains(secret.as_str()) {
+                    *text = text.replace(secret.as_str(), MASK);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            items.iter_mut().for_each(|v| mask_secret_texts(v, secrets));
+        }
+        serde_json::Value::Object(map) => {
+            map.values_mut().for_each(|v| mask_secret_texts(v, secrets));
+        }
+        serde_json::Value::Null | serde_json::Value::Bool(_) | serde_json::Value::Number(_) => {}
     }
 }
 

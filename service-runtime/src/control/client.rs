@@ -59,7 +59,10 @@ fn exchange(service: &str, opts: &ServiceOpts, line: &str) -> Result<super::Answ
     if let Some(port) = opts.control_tcp_port {
         let address = (Ipv4Addr::LOCALHOST, port.get());
         let stream = TcpStream::connect(address).map_err(|error| {
-            format!("cannot connect to the control port 127.0.0.1:{port}: {error}; is {service} running?")
+            format!(
+                "cannot connect to the control port 127.0.0.1:{port}: {error}; is {service} \
+                 running?"
+            )
         })?;
         stream.set_read_timeout(Some(READ_TIMEOUT)).ok();
         return talk(stream, line);
@@ -75,16 +78,17 @@ fn talk<S: Read + Write>(mut stream: S, line: &str) -> Result<super::Answer, Str
         .write_all(format!("{line}\n").as_bytes())
         .and_then(|()| stream.flush());
     let mut answer = String::new();
-    let mut reader = BufReader::new(stream);
+    let read = BufReader::new(stream).read_line(&mut answer);
     if let Err(error) = sent {
-        // A service that refuses the connection answers and closes it
-        // without reading the command; its answer may still be waiting.
-        return match reader.read_line(&mut answer) {
-            Ok(n) if n > 0 => protocol::decode(answer.trim_end()),
+        // A service that refuses the connection answers and closes it at
+        // once, possibly before the command arrives: its reason is still
+        // there to read, and says more than the failed write.
+        return match read {
+            Ok(length) if length > 0 => protocol::decode(answer.trim_end()),
             _ => Err(format!("cannot send the command: {error}")),
         };
     }
-    match reader.read_line(&mut answer) {
+    match read {
         Ok(0) => Err("the service closed the connection without answering".to_string()),
         Ok(_) => protocol::decode(answer.trim_end()),
         Err(error) if error.kind() == io::ErrorKind::WouldBlock => {

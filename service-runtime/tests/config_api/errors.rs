@@ -127,6 +127,37 @@ fn a_bad_secret_value_is_never_shown() {
 }
 
 #[test]
+fn a_secret_referenced_by_another_option_is_masked_there_too() {
+    let files = Files::new();
+    let text = "[db]\nconnection = pg://app:${db.password}@db/app\npassword = hunter22\n";
+    let file = files.write("secret.conf", text);
+    let registry = registry([group_spec::<Database>()]);
+    let loaded = load_files(&registry, &[&file]).unwrap();
+    assert_eq!(
+        loaded.conf.group::<Database>().connection,
+        "pg://app:hunter22@db/app"
+    );
+
+    let shown = loaded.conf.effective_values();
+    let connection = shown.iter().find(|v| v.name == "connection").unwrap();
+    assert_eq!(connection.value, serde_json::json!("pg://app:****@db/app"));
+    let everything = serde_json::to_string(&shown).unwrap();
+    assert!(!everything.contains("hunter22"), "{everything}");
+
+    let changed = files.write("changed.conf", &text.replace("hunter22", "swordfish9"));
+    let newer = load_files(&registry, &[&changed]).unwrap();
+    let changes = loaded.conf.diff(&newer.conf);
+    let shown: Vec<String> = changes.iter().map(ToString::to_string).collect();
+    assert_eq!(shown.len(), 2, "{shown:?}");
+    assert!(
+        shown
+            .iter()
+            .all(|line| !line.contains("hunter22") && !line.contains("swordfish9")),
+        "{shown:?}"
+    );
+}
+
+#[test]
 fn an_unset_secret_shows_as_unset() {
     let files = Files::new();
     let file = files.write("secret.conf", "[db]\nconnection = x\n");

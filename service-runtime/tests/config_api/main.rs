@@ -28,7 +28,14 @@ pub struct Files {
     dir: tempfile::TempDir,
 }
 
+impl Default for Files {
+    fn default() -> Self {
+        Files::new()
+    }
+}
+
 impl Files {
+    /// A fresh, empty directory, removed when dropped.
     pub fn new() -> Self {
         Files {
             dir: tempfile::tempdir().expect("a temporary directory"),

@@ -16,6 +16,9 @@ mod shadowed {
     struct Box;
     struct Into;
     struct Default;
+    struct bool;
+    struct str;
+    struct u32;
     mod std {}
     mod core {}
     mod service_runtime {}
@@ -38,7 +41,7 @@ mod shadowed {
         #[opt(multi, default = ["a"])]
         pub many: ::std::vec::Vec<::std::string::String>,
 
-        pub maybe: ::std::option::Option<u32>,
+        pub maybe: ::std::option::Option<::std::primitive::u32>,
     }
 }
 

@@ -18,6 +18,9 @@ mod shadowed {
     struct Future;
     struct Default;
     struct Duration;
+    struct bool;
+    struct str;
+    struct u32;
     mod std {}
     mod core {}
     mod anyhow {}
