@@ -116,10 +116,14 @@ impl QuotedString {
     }
 
     /// Whether `render` has to quote the text for it to read back the same,
-    /// alone or as a list item.
+    /// alone or as a list item. An empty item at the end of a list is lost
+    /// with the trailing commas unless it is written `""`.
     fn needs_quotes(&self) -> bool {
         let text = &self.0;
-        text.contains(',') || text.starts_with(['"', '\'']) || text.trim() != text
+        text.is_empty()
+            || text.contains(',')
+            || text.starts_with(['"', '\''])
+            || text.trim() != text
     }
 }
 
