@@ -557,6 +557,17 @@ mod kinds {
         Ok(())
     }
 
+    /// Whether a quoted text can be a list item: not when both quote
+    /// characters occur before a comma, as oslo.config's lists have no
+    /// escapes (see `QuotedString::render`).
+    fn writable(text: &QuotedString) -> bool {
+        let closes = |quote: char| {
+            text.match_indices(quote)
+                .any(|(at, _)| text[at + 1..].trim_start().starts_with(','))
+        };
+        !(closes('"') && closes('\''))
+    }
+
     proptest! {
         #![proptest_config(super::config())]
 
@@ -589,10 +600,14 @@ mod kinds {
             reads_back::<Vec<i64>>(&raw)?;
             reads_back::<Vec<Port>>(&raw)?;
             reads_back::<Vec<Duration>>(&raw)?;
-            reads_back::<Vec<QuotedString>>(&raw)?;
+            if Vec::<QuotedString>::parse_raw(&raw).is_ok_and(|v| v.iter().all(writable)) {
+                reads_back::<Vec<QuotedString>>(&raw)?;
+            }
             reads_back::<Dict>(&raw)?;
             reads_back::<Dict<i64>>(&raw)?;
-            reads_back::<Dict<QuotedString>>(&raw)?;
+            if Dict::<QuotedString>::parse_raw(&raw).is_ok_and(|d| d.values().all(writable)) {
+                reads_back::<Dict<QuotedString>>(&raw)?;
+            }
             // A list of plain strings cannot write an empty item at its
             // end (oslo.config drops trailing commas), so only parsing is
             // checked for it.
@@ -829,18 +844,16 @@ mod loads {
             };
             match load(&registry(), &args) {
                 Ok(loaded) => {
-                    let _ = loaded.conf.effective_values();
+                    let shown = loaded.conf.effective_values();
+                    let token = shown.iter().find(|v| v.group == "g" && v.name == "token");
+                    let token = &token.expect("the secret is listed").value;
+                    prop_assert!(token == "****" || token.is_null(), "secret shown: {}", token);
                     let (top, g) = (loaded.conf.group::<Top>(), loaded.conf.group::<G>());
                     prop_assert!((0..=100).contains(&top.count), "bounds ignored: {}", top.count);
                     prop_assert!(g.ratio >= 0.0 && g.ratio.is_finite(), "ratio {}", g.ratio);
                     let _ = (&top.x, &top.y, top.port, &top.hooks, top.wait);
                     let _ = (&g.x, &g.y, &g.count, g.on);
-                    let secret = loaded.conf.value("g", "token");
-                    prop_assert!(
-                        matches!(&secret, Some(serde_json::Value::String(s)) if s == "****")
-                            || loaded.conf.group::<G>().token.is_empty(),
-                        "secret shown: {:?}", secret
-                    );
+                    prop_assert!(g.token.is_empty() || token == "****", "secret shown: {}", token);
                 }
                 Err(errors) => {
                     prop_assert!(!errors.0.is_empty());
