@@ -5,6 +5,12 @@
 //! - A file written from random sections, keys and values (quotes, `=`, `:`,
 //!   comments, blank lines, continuation lines, every line end, Python-only
 //!   whitespace) parses back to exactly those sections and values.
+//! - Every option kind parses any text or refuses it, and a value it parses
+//!   reads back equal from its rendering.
+//! - `$` references among random options resolve or fail, and always end.
+//! - Random files (one given, one in a `--config-dir`), `OS_*` variables
+//!   and flags load or fail with errors; a loaded value keeps its bounds
+//!   and a secret stays masked.
 //!
 //! The normal run is short. `PROPTEST_CASES` sets the number of cases per
 //! property; `docs/configuration-reader.md` gives a command for a long run.
@@ -20,6 +26,16 @@ fn config() -> ProptestConfig {
         .and_then(|n| n.parse().ok());
     ProptestConfig {
         cases: cases.unwrap_or(1024),
+        ..ProptestConfig::default()
+    }
+}
+
+/// A tenth (or another part) of the cases of [`config`], at least 64, for
+/// the properties whose cases are slow.
+fn config_divided(divisor: u32) -> ProptestConfig {
+    let cases = (config().cases / divisor).max(64);
+    ProptestConfig {
+        cases,
         ..ProptestConfig::default()
     }
 }
@@ -435,4 +451,415 @@ fn the_writer_quotes_what_the_reader_would_change() {
     assert_eq!(written_first_line("\""), "\"\"\"");
     assert_eq!(written_first_line("\"a"), "\"a");
     assert_eq!(written_first_line(""), "");
+}
+
+// ---------------------------------------------------------------------------
+// Option kinds: any text is a value or an error, and values read back
+// ---------------------------------------------------------------------------
+
+mod kinds {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use proptest::prelude::*;
+    use service_runtime::config::{
+        Dict, HostAddress, HostDomain, Hostname, OptionValue, Port, QuotedString, Uri,
+    };
+
+    service_runtime::option_choices! {
+        /// A closed set of spellings.
+        pub enum Mode {
+            /// The first.
+            Fast = "fast",
+            /// The second.
+            Safe = "safe",
+        }
+    }
+
+    /// Characters that mean something to at least one kind.
+    const VALUE_CHARS: &str = concat!(
+        "0179aeEfxzA.,:-+_/@%[]\"' \t#=${}\\",
+        "\u{a0}\u{1c}\u{85}\u{661}\u{ff11}\u{e9}\u{17f}\u{1f600}",
+    );
+
+    /// Fragments that form whole tokens of some kind.
+    const VALUE_WORDS: &[&str] = &[
+        "true",
+        "No",
+        "ON",
+        "nan",
+        "inf",
+        "-inf",
+        "1e308",
+        "1e-400",
+        "0x10",
+        "1_000",
+        "__1",
+        "65535",
+        "65536",
+        "-1",
+        "9223372036854775808",
+        "::1",
+        "::ffff:1.2.3.4",
+        "fe80::1%eth0",
+        "127.0.0.1",
+        "01.2.3.4",
+        "http://",
+        "mysql+pymysql://u:p@h/db",
+        "[::1]:80",
+        "h.example.",
+        "a-",
+        "_sip._tcp",
+        "k:v",
+        "a:\"x,y\"",
+        "fast",
+        "safe",
+        "\"",
+        "'",
+        ",,",
+        ", ,",
+    ];
+
+    fn value_text() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            prop::sample::select(VALUE_CHARS.chars().collect::<Vec<_>>()).prop_map(String::from),
+            prop::sample::select(VALUE_WORDS).prop_map(String::from),
+        ];
+        prop_oneof![
+            4 => prop::collection::vec(piece, 0..12).prop_map(|pieces| pieces.concat()),
+            1 => any::<String>(),
+        ]
+    }
+
+    /// Parsing never panics, nor do the uses of a parsed value.
+    fn parses_cleanly<T: OptionValue>(raw: &str) -> Option<T> {
+        let value = T::parse_raw(raw).ok()?;
+        let _ = (value.render(), value.to_json(), value.as_number());
+        let _ = (T::choices(), T::empty_means_unset(), T::KIND.sample_name());
+        Some(value)
+    }
+
+    /// A value that parses reads back equal from its rendering, which is
+    /// what sample files, `--print-config` and reloads rely on.
+    fn reads_back<T: OptionValue + PartialEq>(raw: &str) -> Result<(), TestCaseError> {
+        let Some(value) = parses_cleanly::<T>(raw) else {
+            return Ok(());
+        };
+        let rendered = value.render();
+        let again = T::parse_raw(&rendered).map_err(|error| {
+            let kind = std::any::type_name::<T>();
+            TestCaseError::fail(format!(
+                "{kind}: {raw:?} gave {value:?}, rendered {rendered:?}, which fails: {error}"
+            ))
+        })?;
+        prop_assert_eq!(&again, &value, "{:?} rendered {:?}", raw, rendered);
+        Ok(())
+    }
+
+    /// Whether a quoted text can be a list item: not when both quote
+    /// characters occur before a comma, as oslo.config's lists have no
+    /// escapes (see `QuotedString::render`).
+    fn writable(text: &QuotedString) -> bool {
+        let closes = |quote: char| {
+            text.match_indices(quote)
+                .any(|(at, _)| text[at + 1..].trim_start().starts_with(','))
+        };
+        !(closes('"') && closes('\''))
+    }
+
+    proptest! {
+        #![proptest_config(super::config())]
+
+        #[test]
+        fn every_kind_parses_or_refuses_any_text(raw in value_text()) {
+            reads_back::<bool>(&raw)?;
+            reads_back::<i8>(&raw)?;
+            reads_back::<i32>(&raw)?;
+            reads_back::<i64>(&raw)?;
+            reads_back::<u8>(&raw)?;
+            reads_back::<u16>(&raw)?;
+            reads_back::<u64>(&raw)?;
+            reads_back::<isize>(&raw)?;
+            reads_back::<usize>(&raw)?;
+            reads_back::<f32>(&raw)?;
+            reads_back::<f64>(&raw)?;
+            reads_back::<Port>(&raw)?;
+            reads_back::<String>(&raw)?;
+            reads_back::<PathBuf>(&raw)?;
+            reads_back::<QuotedString>(&raw)?;
+            reads_back::<IpAddr>(&raw)?;
+            reads_back::<Ipv4Addr>(&raw)?;
+            reads_back::<Ipv6Addr>(&raw)?;
+            reads_back::<Hostname>(&raw)?;
+            reads_back::<HostAddress>(&raw)?;
+            reads_back::<HostDomain>(&raw)?;
+            reads_back::<Uri>(&raw)?;
+            reads_back::<Duration>(&raw)?;
+            reads_back::<Mode>(&raw)?;
+            reads_back::<Vec<i64>>(&raw)?;
+            reads_back::<Vec<Port>>(&raw)?;
+            reads_back::<Vec<Duration>>(&raw)?;
+            if Vec::<QuotedString>::parse_raw(&raw).is_ok_and(|v| v.iter().all(writable)) {
+                reads_back::<Vec<QuotedString>>(&raw)?;
+            }
+            reads_back::<Dict>(&raw)?;
+            reads_back::<Dict<i64>>(&raw)?;
+            if Dict::<QuotedString>::parse_raw(&raw).is_ok_and(|d| d.values().all(writable)) {
+                reads_back::<Dict<QuotedString>>(&raw)?;
+            }
+            // A list of plain strings cannot write an empty item at its
+            // end (oslo.config drops trailing commas), so only parsing is
+            // checked for it.
+            parses_cleanly::<Vec<String>>(&raw);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// `$` references and whole loads
+// ---------------------------------------------------------------------------
+
+mod loads {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use proptest::prelude::*;
+    use service_runtime::config::interp::{self, Lookup, Resolver};
+    use service_runtime::config::{
+        Dict, LoadArgs, Port, QuotedString, Registry, SourceArg, group_spec, load,
+    };
+    use service_runtime::config_group;
+
+    const GROUPS: &[&str] = &["DEFAULT", "g", "h"];
+    const NAMES: &[&str] = &["x", "y", "count", "g", "g.x", "h.y"];
+
+    /// Pieces of values: references of every spelling, escapes and text.
+    const VALUE_PIECES: &[&str] = &[
+        "$x",
+        "${y}",
+        "$count",
+        "${g.x}",
+        "$g.y",
+        "${h.count}",
+        "$h",
+        "${DEFAULT.x}",
+        "$$",
+        "\\$",
+        "$",
+        "${",
+        "${}",
+        "${x",
+        "$9",
+        "$\u{17f}x",
+        "$X",
+        "${G.X}",
+        "text",
+        " ",
+        ",",
+        ":",
+        "7",
+        "-1",
+        "\"",
+        "'",
+        "a,b",
+        "k:v",
+        "1.5",
+        "true",
+        "::1",
+        "http://h/",
+        "\u{a0}",
+    ];
+
+    fn value() -> impl Strategy<Value = String> {
+        prop::collection::vec(prop::sample::select(VALUE_PIECES), 0..6)
+            .prop_map(|pieces| pieces.concat())
+    }
+
+    /// Options of three groups whose values refer to each other.
+    #[derive(Debug)]
+    struct World {
+        values: HashMap<(String, String), String>,
+    }
+
+    impl Resolver for World {
+        fn lookup(&self, group: &str, name: &str) -> Lookup {
+            if !GROUPS.contains(&group) {
+                return Lookup::NoSuchGroup;
+            }
+            let key = (group.to_string(), name.to_string());
+            match self.values.get(&key) {
+                Some(value) => Lookup::Found(value.clone()),
+                None => Lookup::NoSuchOption,
+            }
+        }
+
+        fn is_group(&self, name: &str) -> bool {
+            name != "DEFAULT" && GROUPS.contains(&name)
+        }
+    }
+
+    fn world() -> impl Strategy<Value = World> {
+        let key = (prop::sample::select(GROUPS), prop::sample::select(NAMES));
+        let entry = (key, value()).prop_map(|((g, n), v)| ((g.to_string(), n.to_string()), v));
+        prop::collection::vec(entry, 0..12).prop_map(|entries| World {
+            values: entries.into_iter().collect(),
+        })
+    }
+
+    /// `[DEFAULT]` options of many kinds.
+    #[config_group(name = "DEFAULT")]
+    pub struct Top {
+        /// A string.
+        #[opt(default = "")]
+        pub x: String,
+        /// A string without default.
+        pub y: Option<String>,
+        /// A bounded integer.
+        #[opt(default = 1, min = 0, max = 100, cli)]
+        pub count: i32,
+        /// A port.
+        #[opt(default = Port(80))]
+        pub port: Port,
+        /// Values given once per line.
+        #[opt(multi)]
+        pub hooks: Vec<String>,
+        /// A duration.
+        #[opt(default = Duration::from_secs(1))]
+        pub wait: Duration,
+    }
+
+    /// `[g]` options of more kinds.
+    #[config_group(name = "g")]
+    pub struct G {
+        /// A string.
+        #[opt(default = "$x", deprecated_name = "old_x")]
+        pub x: String,
+        /// A list.
+        #[opt(default = Vec::new())]
+        pub y: Vec<QuotedString>,
+        /// A map.
+        #[opt(default = Dict::default())]
+        pub count: Dict<i64>,
+        /// A secret.
+        #[opt(default = "", secret)]
+        pub token: String,
+        /// A switch.
+        #[opt(default = false, mutable)]
+        pub on: bool,
+        /// A float.
+        #[opt(default = 0.5, min = 0.0)]
+        pub ratio: f64,
+    }
+
+    const HEADERS: &[&str] = &["[DEFAULT]", "[g]", "[G]", "[h]", "[default]", "[ g ]"];
+    const KEYS: &[&str] = &[
+        "x", "y", "count", "port", "hooks", "wait", "old_x", "token", "on", "ratio", "unknown", "X",
+    ];
+
+    /// A file made of headers, assignments, comments and continuations.
+    fn file_text() -> impl Strategy<Value = String> {
+        let assignment = (
+            prop::sample::select(KEYS),
+            prop::sample::select(&[" = ", ":", "="][..]),
+        )
+            .prop_flat_map(|(key, sep)| value().prop_map(move |v| format!("{key}{sep}{v}")));
+        let line = prop_oneof![
+            1 => prop::sample::select(HEADERS).prop_map(String::from),
+            4 => assignment,
+            1 => Just("# a comment".to_string()),
+            1 => Just(String::new()),
+            1 => value().prop_map(|v| format!("  {v}")),
+        ];
+        prop::collection::vec(line, 0..16).prop_map(|lines| lines.join("\n") + "\n")
+    }
+
+    fn env() -> impl Strategy<Value = Vec<(String, String)>> {
+        let name = prop::sample::select(
+            &[
+                "OS_DEFAULT__COUNT",
+                "OS_G__X",
+                "OS_G__COUNT",
+                "OS_DEFAULT__HOOKS",
+                "OS_H__Y",
+            ][..],
+        );
+        prop::collection::vec((name.prop_map(String::from), value()), 0..3)
+    }
+
+    fn cli() -> impl Strategy<Value = Vec<(String, String, String, String)>> {
+        let flag = |raw: String| {
+            let pieces = ["DEFAULT", "count", raw.as_str(), "--count"];
+            pieces.map(str::to_string).into()
+        };
+        prop::option::of(value().prop_map(flag)).prop_map(|one| one.into_iter().collect())
+    }
+
+    fn registry() -> Arc<Registry> {
+        let registry = Registry::from_groups([group_spec::<Top>(), group_spec::<G>()])
+            .unwrap_or_else(|errors| panic!("the groups conflict: {errors:?}"));
+        Arc::new(registry)
+    }
+
+    proptest! {
+        #![proptest_config(super::config())]
+
+        #[test]
+        fn references_resolve_or_fail_and_always_end(world in world()) {
+            for ((group, _), value) in &world.values {
+                let result = interp::substitute(value, group, &world);
+                if !value.contains(['$', '\\']) {
+                    prop_assert_eq!(result.as_deref().ok(), Some(value.as_str()));
+                }
+                if let Err(error) = result {
+                    let _ = error.to_string();
+                }
+            }
+        }
+    }
+
+    proptest! {
+        // Each case writes two files: a tenth of the cases of the others.
+        #![proptest_config(super::config_divided(10))]
+
+        #[test]
+        fn any_files_environment_and_flags_load_or_fail_cleanly(
+            first in file_text(),
+            second in file_text(),
+            env in env(),
+            cli_values in cli(),
+        ) {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let a = dir.path().join("a.conf");
+            let b = dir.path().join("d/b.conf");
+            std::fs::create_dir(dir.path().join("d")).expect("a directory");
+            std::fs::write(&a, first).expect("a file");
+            std::fs::write(&b, second).expect("a file");
+            let args = LoadArgs {
+                sources: vec![SourceArg::File(a), SourceArg::Dir(dir.path().join("d"))],
+                env,
+                cli_values,
+                ..LoadArgs::default()
+            };
+            match load(&registry(), &args) {
+                Ok(loaded) => {
+                    let shown = loaded.conf.effective_values();
+                    let token = shown.iter().find(|v| v.group == "g" && v.name == "token");
+                    let token = &token.expect("the secret is listed").value;
+                    prop_assert!(token == "****" || token.is_null(), "secret shown: {}", token);
+                    let (top, g) = (loaded.conf.group::<Top>(), loaded.conf.group::<G>());
+                    prop_assert!((0..=100).contains(&top.count), "bounds ignored: {}", top.count);
+                    prop_assert!(g.ratio >= 0.0 && g.ratio.is_finite(), "ratio {}", g.ratio);
+                    let _ = (&top.x, &top.y, top.port, &top.hooks, top.wait);
+                    let _ = (&g.x, &g.y, &g.count, g.on);
+                    prop_assert!(g.token.is_empty() || token == "****", "secret shown: {}", token);
+                }
+                Err(errors) => {
+                    prop_assert!(!errors.0.is_empty());
+                    let _ = errors.to_string();
+                }
+            }
+        }
+    }
 }

@@ -116,11 +116,22 @@ impl QuotedString {
     }
 
     /// Whether `render` has to quote the text for it to read back the same,
-    /// alone or as a list item.
+    /// alone or as a list item. An empty item at the end of a list is lost
+    /// with the trailing commas unless it is written `""`.
     fn needs_quotes(&self) -> bool {
         let text = &self.0;
-        text.contains(',') || text.starts_with(['"', '\'']) || text.trim() != text
+        text.is_empty()
+            || text.contains(',')
+            || text.starts_with(['"', '\''])
+            || text.trim() != text
     }
+}
+
+/// Whether `quote`, then only spaces, then a comma occur in `text`: the
+/// place where a list item quoted with `quote` would be taken to end.
+fn closes_before_comma(text: &str, quote: char) -> bool {
+    text.match_indices(quote)
+        .any(|(at, _)| text[at + 1..].trim_start().starts_with(','))
 }
 
 impl Deref for QuotedString {
@@ -152,12 +163,21 @@ impl OptionValue for QuotedString {
         Ok(QuotedString(raw[1..raw.len() - 1].to_string()))
     }
 
+    /// Quoted when needed, with `"` unless the text holds a `"` before a
+    /// comma: as a list item, that would end the item early, so `'` is
+    /// used instead. A text that holds both quotes before commas cannot be
+    /// written as a list item at all (oslo.config has no escapes); it is
+    /// rendered with `"`, which still reads back as a single value.
     fn render(&self) -> String {
-        if self.needs_quotes() {
-            format!("\"{}\"", self.0)
-        } else {
-            self.0.clone()
+        if !self.needs_quotes() {
+            return self.0.clone();
         }
+        let quote = if closes_before_comma(&self.0, '"') && !closes_before_comma(&self.0, '\'') {
+            '\''
+        } else {
+            '"'
+        };
+        format!("{quote}{}{quote}", self.0)
     }
 
     /// The text itself: quotes are file syntax, not part of the value.

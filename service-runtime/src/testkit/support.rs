@@ -92,9 +92,46 @@ impl Write for SharedWriter {
     }
 }
 
+/// A process-wide subscriber that wants every event and keeps none.
+///
+/// Tests run on many threads, each capture being the default of its own
+/// thread only. tracing caches per call site whether anyone is interested,
+/// and a call site first reached on a thread without a capture may be
+/// cached as "never" while another thread's capture is alive, which would
+/// silently drop that thread's events. With this subscriber as the global
+/// default, some subscriber always wants every call site, so the cache
+/// never says "never" and each capture sees all of its thread's events.
+struct InterestedInEverything;
+
+impl tracing::Subscriber for InterestedInEverything {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+
+    fn event(&self, _: &tracing::Event<'_>) {}
+
+    fn enter(&self, _: &tracing::span::Id) {}
+
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
 impl CapturedLogs {
     /// Captures every event of the current thread from now on.
     pub(crate) fn start() -> Self {
+        static GLOBAL: std::sync::Once = std::sync::Once::new();
+        GLOBAL.call_once(|| {
+            // Fails only when a global subscriber is already set, and any
+            // subscriber does the job.
+            let _ = tracing::subscriber::set_global_default(InterestedInEverything);
+        });
         let buffer: Arc<Mutex<Vec<u8>>> = Arc::default();
         let writer = buffer.clone();
         let subscriber = tracing_subscriber::fmt()

@@ -495,6 +495,16 @@ fn b18_a_key_given_twice_keeps_the_last_value() {
         line: 4,
     };
     assert_eq!(source(&loaded, "DEFAULT", "workers"), expected);
+
+    // The same file read from a --config-dir: the same rule.
+    let in_dir = files.write("d/twice.conf", &std::fs::read_to_string(&file).unwrap());
+    let from_dir = load_sources(&registry, vec![SourceArg::Dir(files.path("d"))]).unwrap();
+    assert_eq!(from_dir.conf.group::<Hooks>().workers, 5);
+    let expected = Source::File {
+        path: in_dir,
+        line: 4,
+    };
+    assert_eq!(source(&from_dir, "DEFAULT", "workers"), expected);
 }
 
 #[test]

@@ -109,6 +109,18 @@ fn quoted_strings_round_trip_alone_and_in_lists() {
 }
 
 #[test]
+fn quoted_list_items_pick_the_quote_that_keeps_them_whole() {
+    let items = vec![
+        QuotedString(String::new()),
+        QuotedString("a:\"x,y\",".into()),
+        QuotedString("it's, \"ok\"".into()),
+        QuotedString(String::new()),
+    ];
+    assert_eq!(items.render(), "\"\",'a:\"x,y\",',\"it's, \"ok\"\",\"\"");
+    round_trips(items);
+}
+
+#[test]
 fn ip_addresses_are_strict() {
     assert_eq!(
         IpAddr::parse_raw("192.0.2.10"),
