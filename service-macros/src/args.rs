@@ -351,9 +351,11 @@ pub(crate) fn literal_number(expr: &Expr) -> Option<f64> {
     }
 }
 
-/// The `crate = "path"` override, or `::service_runtime`.
+/// The `crate = "path"` override, else the name the user's `Cargo.toml`
+/// gives `service-runtime` (so that a renamed dependency works without an
+/// override), else `::service_runtime`.
 pub(crate) fn runtime_path(args: &Args, errors: &Errors) -> TokenStream {
-    let default = quote::quote!(::service_runtime);
+    let default = declared_runtime_path();
     let Some(lit) = args.string("crate", errors) else {
         return default;
     };
@@ -364,5 +366,20 @@ pub(crate) fn runtime_path(args: &Args, errors: &Errors) -> TokenStream {
             errors.error_at(&lit, message);
             default
         }
+    }
+}
+
+/// `::name` for the name under which the crate being compiled depends on
+/// `service-runtime`. When the manifest cannot be read, or the runtime is
+/// the crate being compiled, the runtime's own name is the best guess.
+fn declared_runtime_path() -> TokenStream {
+    use proc_macro_crate::{FoundCrate, crate_name};
+
+    match crate_name("service-runtime") {
+        Ok(FoundCrate::Name(name)) => {
+            let ident = syn::Ident::new(&name, proc_macro2::Span::call_site());
+            quote::quote!(::#ident)
+        }
+        Ok(FoundCrate::Itself) | Err(_) => quote::quote!(::service_runtime),
     }
 }

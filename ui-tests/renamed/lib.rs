@@ -2,8 +2,9 @@
 //!
 //! This crate has no dependency named `service_runtime`: it builds only if
 //! every expansion honours `crate = "renamed_runtime"` (and `main!` its
-//! `$crate`). [`check`] runs the expansions; a pass case of the UI tests
-//! calls it.
+//! `$crate`), and, for the items without the override, only if the macros
+//! find the renamed dependency in this crate's `Cargo.toml` themselves.
+//! [`check`] runs the expansions; a pass case of the UI tests calls it.
 
 use renamed_runtime::prelude::*;
 
@@ -40,6 +41,24 @@ impl Renamed {
     }
 }
 
+/// Options of a group that relies on the macros finding the renamed crate.
+#[config_group(name = "found")]
+pub struct FoundOpts {
+    /// A number.
+    #[opt(default = 2, min = 1)]
+    pub count: u32,
+}
+
+/// A service that relies on the macros finding the renamed crate.
+#[derive(Default)]
+pub struct Found;
+
+#[service(name = "found", workers = found.count)]
+impl Found {
+    #[periodic(spacing = 5)]
+    async fn tick(&mut self) {}
+}
+
 /// `main!` through the renamed crate; never called.
 #[allow(dead_code)]
 mod entry {
@@ -67,4 +86,9 @@ pub fn check() {
     let tasks = Renamed::periodic_tasks();
     assert_eq!(tasks.len(), 1);
     assert!(tasks[0].run_immediately);
+
+    let conf = renamed_runtime::testkit::conf(&[("found", "count", "4")]);
+    assert_eq!(conf.group::<FoundOpts>().count, 4);
+    assert_eq!(Found::workers(&conf), Ok(4));
+    assert_eq!(Found::periodic_tasks().len(), 1);
 }
