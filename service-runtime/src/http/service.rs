@@ -193,8 +193,13 @@ impl Drop for RequestRecord {
     }
 }
 
-/// Writes one access log line.
+/// Writes one access log line. The line is rendered only when the access
+/// log target is enabled, so a service that filters it out does not pay for
+/// formatting every request.
 pub(crate) fn log_access(shared: &Shared, entry: &AccessEntry<'_>) {
+    if !tracing::enabled!(target: ACCESS_LOG_TARGET, tracing::Level::INFO) {
+        return;
+    }
     let line = shared.options.access_log_format.render(entry);
     tracing::info!(target: ACCESS_LOG_TARGET, "{line}");
 }

@@ -33,11 +33,6 @@ impl Notification {
     pub fn has_line(&self, line: &str) -> bool {
         self.text.lines().any(|l| l == line)
     }
-
-    /// Whether one of the datagram's lines starts with `prefix`.
-    pub fn has_prefix(&self, prefix: &str) -> bool {
-        self.text.lines().any(|l| l.starts_with(prefix))
-    }
 }
 
 impl Instance {

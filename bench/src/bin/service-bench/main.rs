@@ -2,10 +2,13 @@
 //! its targets, and writes the table in markdown and JSON.
 //!
 //! ```text
-//! cargo build --release -p service-bench
 //! cargo run --release -p service-bench -- [--out DIR] [--runs N] [--long-runs N]
 //!                                          [--quick] [--only SECTION,...]
 //! ```
+//!
+//! Started by `cargo run`, the driver first builds the bench service and
+//! the baselines with the same profile; started directly, it expects them
+//! next to itself (`cargo build --release -p service-bench`).
 //!
 //! Sections: `startup` (start-up and stop), `reload`, `respawn` (with
 //! `memory`), `http`, `periodic`, `cpu`. The table goes to

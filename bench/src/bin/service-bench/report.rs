@@ -109,6 +109,7 @@ pub struct Machine {
     pub cores: usize,
     pub memory_gib: f64,
     pub kernel: String,
+    pub rustc: String,
     pub load_average_before: String,
     pub load_average_after: String,
     pub started_utc: String,
@@ -132,18 +133,14 @@ impl Machine {
             .find_map(|l| l.strip_prefix("MemTotal:"))
             .and_then(|v| v.split_whitespace().next()?.parse().ok())
             .unwrap_or(0.0);
-        let commit = std::process::Command::new("git")
-            .args(["rev-parse", "--short", "HEAD"])
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_else(|| "unknown".to_string());
+        let commit = output_of("git", &["rev-parse", "--short", "HEAD"]);
+        let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
         Machine {
             cpu,
             cores: std::thread::available_parallelism().map_or(1, usize::from),
             memory_gib: memory_kib / 1024.0 / 1024.0,
             kernel: read("/proc/sys/kernel/osrelease").trim().to_string(),
+            rustc: output_of(&rustc, &["--version"]),
             load_average_before: load_average(),
             load_average_after: String::new(),
             started_utc: utc_now(),
@@ -152,6 +149,20 @@ impl Machine {
             runs,
         }
     }
+}
+
+/// The first line a command prints, or `unknown`.
+fn output_of(program: &str, args: &[&str]) -> String {
+    std::process::Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| {
+            let text = String::from_utf8_lossy(&o.stdout);
+            text.lines().next().map(str::to_string)
+        })
+        .unwrap_or_else(|| "unknown".to_string())
 }
 
 fn read(path: &str) -> String {
@@ -235,13 +246,14 @@ pub fn markdown(machine: &Machine, rows: &[Row]) -> String {
     let _ = writeln!(out, "# service-runtime benchmark\n");
     let _ = writeln!(
         out,
-        "Machine: {} ({} cores, {:.0} GiB), Linux {}. Started {}, took {:.0} s, \
+        "Machine: {} ({} cores, {:.0} GiB), Linux {}, {}. Started {}, took {:.0} s, \
          commit {}. Load average before: {}; after: {}. Each figure is the median \
          of its runs (min – max in brackets); {} runs unless the figure says otherwise.\n",
         machine.cpu,
         machine.cores,
         machine.memory_gib,
         machine.kernel,
+        machine.rustc,
         machine.started_utc,
         machine.duration_s,
         machine.commit,

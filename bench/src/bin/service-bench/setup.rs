@@ -33,6 +33,7 @@ impl Setup {
     pub fn new(dir: PathBuf, runs: usize, long_runs: usize, quick: bool) -> anyhow::Result<Setup> {
         let driver = std::env::current_exe().context("cannot find the driver's own path")?;
         let bin_dir = driver.parent().context("the driver has no directory")?;
+        build_siblings()?;
         let service = sibling(bin_dir, "bench-service")?;
         let baseline = sibling(bin_dir, "bench-baseline")?;
         std::fs::create_dir_all(&dir)
@@ -87,6 +88,31 @@ impl Setup {
         instance.wait_ready(READY_TIMEOUT)?;
         Ok(instance)
     }
+}
+
+/// When the driver was started by `cargo run`, which builds only the
+/// driver, builds the bench service and the baselines with the same
+/// profile, so that one command measures the current source. Cargo has
+/// released its build lock by then: `cargo run` replaces itself with the
+/// program it runs.
+fn build_siblings() -> anyhow::Result<()> {
+    let Some(cargo) = std::env::var_os("CARGO") else {
+        return Ok(());
+    };
+    let mut command = Command::new(cargo);
+    command.args(["build", "-p", "service-bench", "--bins"]);
+    if !cfg!(debug_assertions) {
+        command.arg("--release");
+    }
+    if let Some(manifest) = std::env::var_os("CARGO_MANIFEST_DIR") {
+        command.current_dir(manifest);
+    }
+    eprintln!("building the bench service and the baselines: {command:?}");
+    let status = command.status().context("cannot run cargo")?;
+    if !status.success() {
+        bail!("{command:?} failed: {status}");
+    }
+    Ok(())
 }
 
 fn sibling(dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
