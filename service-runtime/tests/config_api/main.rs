@@ -55,12 +55,6 @@ impl Files {
     }
 }
 
-impl Default for Files {
-    fn default() -> Self {
-        Files::new()
-    }
-}
-
 /// A registry of exactly `groups`, which must not conflict.
 pub fn registry(groups: impl IntoIterator<Item = GroupSpec>) -> Arc<Registry> {
     let registry = Registry::from_groups(groups)
