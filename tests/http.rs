@@ -738,6 +738,58 @@ fn a_certificate_without_a_key_stops_the_start() {
     assert_fails_to_start(&conf, &["cert_file", "key_file"]);
 }
 
+/// Starts the probe with `conf`, which must fail with exit code 78; the
+/// path of the configuration file and the error lines.
+fn start_failure(conf: &str) -> (String, Vec<String>) {
+    let (_dir, path) = config_file("probe.conf", conf);
+    let args = ["--workers", "2", "--config-file", path.to_str().unwrap()];
+    let mut service = Running::start(&example("probe"), &args, &[]);
+    assert_eq!(service.wait_exit_code(), 78, "log:\n{}", service.log());
+    (path.display().to_string(), service.lines_with(&["error: "]))
+}
+
+/// An unsupported `[ssl] version`, set on line 4 of the file, stops the
+/// start with exit code 78 and an error in the shape of every other
+/// configuration error: `<file>:4: option [ssl] version: invalid value
+/// "<None>": expected one of ...`.
+#[test]
+fn a_bad_tls_option_is_reported_with_its_file_and_line() {
+    let pki = TestPki::new();
+    let conf = format!(
+        "[ssl]\ncert_file = {}\nkey_file = {}\nversion = <None>\n",
+        pki.file("server.pem").display(),
+        pki.file("server.key").display()
+    );
+    let (path, errors) = start_failure(&conf);
+    let expected = format!(
+        "error: {path}:4: option [ssl] version: invalid value \"<None>\": expected one of \
+         `tlsv1_2`"
+    );
+    assert!(
+        errors.iter().any(|line| line.starts_with(&expected)),
+        "no error starting with {expected:?}: {errors:#?}"
+    );
+}
+
+/// A `[ssl] key_file` naming a missing file, set on line 3, is reported
+/// with that file and line, the option and the missing file.
+#[test]
+fn a_missing_tls_file_is_reported_with_its_file_and_line() {
+    let pki = TestPki::new();
+    let missing = pki.file("nowhere.key");
+    let conf = format!(
+        "[ssl]\ncert_file = {}\nkey_file = {}\n",
+        pki.file("server.pem").display(),
+        missing.display()
+    );
+    let (path, errors) = start_failure(&conf);
+    let expected = format!(
+        "error: {path}:3: option [ssl] key_file: invalid value \"{}\": the file does not exist",
+        missing.display()
+    );
+    assert!(errors.contains(&expected), "no {expected:?}: {errors:#?}");
+}
+
 // ---------------------------------------------------------------------------
 // Handlers that panic
 
