@@ -1433,7 +1433,9 @@ async fn http2_header_list_over_the_head_limit_gets_431_without_an_access_line()
 
 /// Over HTTP/2, a header block that is larger than the head limit even
 /// compressed makes the HTTP/2 layer close the whole connection with a
-/// GOAWAY before the stream is processed: the client gets no response
+/// GOAWAY before the stream is processed (here `ENHANCE_YOUR_CALM`: the
+/// block takes more CONTINUATION frames than 64 KiB needs): the client gets
+/// no response
 /// (curl reports `REFUSED_STREAM` and retries), nothing is logged, and a
 /// new connection is served.
 #[tokio::test]
