@@ -123,6 +123,13 @@ impl Logs {
         })
     }
 
+    fn errors(&self) -> Vec<String> {
+        self.with_events(|events| {
+            let errors = events.iter().filter(|e| e.level == Level::ERROR);
+            errors.map(|event| event.text.clone()).collect()
+        })
+    }
+
     fn count_at_least(&self, level: Level) -> usize {
         self.with_events(|events| events.iter().filter(|event| event.level <= level).count())
     }
@@ -747,6 +754,65 @@ async fn application_error_becomes_500_and_is_logged() {
         .unwrap()
         .unwrap()
         .unwrap();
+}
+
+fn panicking_app() -> Router {
+    plain_app().route(
+        "/panic",
+        get(|| async {
+            if true {
+                panic!("handler broke on purpose");
+            }
+            "unreachable"
+        }),
+    )
+}
+
+#[tokio::test]
+async fn a_panicking_handler_gets_500_and_one_error_event() {
+    let logs = Logs::install();
+    let server = Server::start(panicking_app(), HttpOptions::default(), None);
+
+    let mut client = server.connect().await;
+    let response = client.get("/panic?x=1", "").await.unwrap();
+    assert_eq!(response.status, 500);
+    assert_eq!(response.header("connection"), Some("close"));
+    assert!(client.closed_by_server().await);
+    logs.wait_for_access("\"GET /panic?x=1 HTTP/1.1\" status: 500")
+        .await;
+    let error = "the request handler panicked; answering 500 method=GET path=/panic \
+                 panic=handler broke on purpose location=";
+    assert_eq!(logs.count(Level::ERROR, error), 1, "{:?}", logs.errors());
+    assert_eq!(logs.count_at_least(Level::ERROR), 1);
+
+    let response = server.connect().await.get("/ping", "").await.unwrap();
+    assert_eq!(response.status, 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_panicking_handler_over_http2_fails_only_its_stream() {
+    let logs = Logs::install();
+    let server = Server::start(panicking_app(), HttpOptions::default(), None);
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+
+    for (target, status) in [("/panic", 500), ("/ping", 200)] {
+        let request = http::Request::get(format!("http://{}{target}", server.addr))
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        assert_eq!(response.status(), status, "{target}");
+        assert_eq!(response.headers().get("connection"), None);
+    }
+    logs.wait_for_access("\"GET /panic HTTP/2.0\" status: 500")
+        .await;
+    assert_eq!(logs.count(Level::ERROR, "handler broke on purpose"), 1);
+    server.stop().await;
 }
 
 // ---------------------------------------------------------------------------

@@ -115,3 +115,45 @@ impl Drop for Flag {
         CAPTURING.with(|flag| flag.set(self.before));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::panic::AssertUnwindSafe;
+
+    use futures::FutureExt as _;
+
+    use super::*;
+
+    #[test]
+    fn a_captured_panic_leaves_its_location_and_lowers_the_flag() {
+        install_hook();
+        let caught = AssertUnwindSafe(Capturing::new(async { panic!("on purpose") }))
+            .catch_unwind()
+            .now_or_never()
+            .expect("the future is ready at once");
+        let payload = caught.expect_err("the panic is caught");
+        assert_eq!(message(&*payload), "on purpose");
+        let site = take_site();
+        let location = site.location.expect("the hook kept the location");
+        assert!(location.contains("panics.rs"), "{location}");
+        assert!(
+            !CAPTURING.with(Cell::get),
+            "the flag is lowered after unwinding"
+        );
+    }
+
+    #[test]
+    fn a_panic_outside_a_handler_is_not_kept() {
+        install_hook();
+        let caught = std::panic::catch_unwind(|| panic!("elsewhere"));
+        assert!(caught.is_err());
+        assert!(take_site().location.is_none());
+    }
+
+    #[test]
+    fn messages_of_every_payload_kind() {
+        assert_eq!(message(&"text"), "text");
+        assert_eq!(message(&String::from("owned")), "owned");
+        assert_eq!(message(&42_u8), "the panic carried no message");
+    }
+}
