@@ -11,7 +11,9 @@
 //!
 //! Endpoints:
 //! - `GET /ping`: the answering worker's pid;
-//! - `GET /sleep?s=N`: answers after `N` seconds;
+//! - `GET /sleep?s=N`: answers after `N` seconds, `400` when `N` is not a
+//!   number of seconds from 0 to [`MAX_SLEEP_SECS`];
+//! - `GET /panic`: the handler panics; the server answers `500`;
 //! - `GET /conf?name=GROUP.OPTION`: the value the worker sees (secrets masked);
 //! - `GET /fail`: makes the worker fail: its stop hook runs, it exits with
 //!   status 1 and the main process replaces it.
@@ -22,6 +24,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::routing::get;
 use service_runtime::config::Port;
 use service_runtime::prelude::*;
@@ -156,6 +159,7 @@ fn api(ctx: Context) -> Router {
     Router::new()
         .route("/ping", get(|| async { std::process::id().to_string() }))
         .route("/sleep", get(sleep))
+        .route("/panic", get(panicking))
         .route("/conf", get(conf_value))
         .route("/fail", get(fail))
         .with_state(ctx)
@@ -166,10 +170,22 @@ struct SleepQuery {
     s: f64,
 }
 
-async fn sleep(Query(query): Query<SleepQuery>) -> String {
+/// The longest `/sleep` the probe agrees to, in seconds (one day).
+pub const MAX_SLEEP_SECS: f64 = 86_400.0;
+
+async fn sleep(Query(query): Query<SleepQuery>) -> Result<String, (StatusCode, String)> {
+    if !(0.0..=MAX_SLEEP_SECS).contains(&query.s) {
+        let message = format!("s must be a number of seconds from 0 to {MAX_SLEEP_SECS}\n");
+        return Err((StatusCode::BAD_REQUEST, message));
+    }
     tracing::info!(seconds = query.s, "sleep request started");
-    tokio::time::sleep(Duration::from_secs_f64(query.s.max(0.0))).await;
-    format!("slept {}", query.s)
+    tokio::time::sleep(Duration::from_secs_f64(query.s)).await;
+    Ok(format!("slept {}", query.s))
+}
+
+/// Panics, to show what the server does with a handler that panics.
+async fn panicking() -> &'static str {
+    panic!("the probe panicked on purpose")
 }
 
 #[derive(serde::Deserialize)]

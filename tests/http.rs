@@ -738,6 +738,162 @@ fn a_certificate_without_a_key_stops_the_start() {
     assert_fails_to_start(&conf, &["cert_file", "key_file"]);
 }
 
+/// Starts the probe with `conf`, which must fail with exit code 78; the
+/// path of the configuration file and the error lines.
+fn start_failure(conf: &str) -> (String, Vec<String>) {
+    let (_dir, path) = config_file("probe.conf", conf);
+    let args = ["--workers", "2", "--config-file", path.to_str().unwrap()];
+    let mut service = Running::start(&example("probe"), &args, &[]);
+    assert_eq!(service.wait_exit_code(), 78, "log:\n{}", service.log());
+    (path.display().to_string(), service.lines_with(&["error: "]))
+}
+
+/// An unsupported `[ssl] version`, set on line 4 of the file, stops the
+/// start with exit code 78 and an error in the shape of every other
+/// configuration error: `<file>:4: option [ssl] version: invalid value
+/// "<None>": expected one of ...`.
+#[test]
+fn a_bad_tls_option_is_reported_with_its_file_and_line() {
+    let pki = TestPki::new();
+    let conf = format!(
+        "[ssl]\ncert_file = {}\nkey_file = {}\nversion = <None>\n",
+        pki.file("server.pem").display(),
+        pki.file("server.key").display()
+    );
+    let (path, errors) = start_failure(&conf);
+    let expected = format!(
+        "error: {path}:4: option [ssl] version: invalid value \"<None>\": expected one of \
+         `tlsv1_2`"
+    );
+    assert!(
+        errors.iter().any(|line| line.starts_with(&expected)),
+        "no error starting with {expected:?}: {errors:#?}"
+    );
+}
+
+/// A `[ssl] key_file` naming a missing file, set on line 3, is reported
+/// with that file and line, the option and the missing file.
+#[test]
+fn a_missing_tls_file_is_reported_with_its_file_and_line() {
+    let pki = TestPki::new();
+    let missing = pki.file("nowhere.key");
+    let conf = format!(
+        "[ssl]\ncert_file = {}\nkey_file = {}\n",
+        pki.file("server.pem").display(),
+        missing.display()
+    );
+    let (path, errors) = start_failure(&conf);
+    let expected = format!(
+        "error: {path}:3: option [ssl] key_file: invalid value \"{}\": the file does not exist",
+        missing.display()
+    );
+    assert!(errors.contains(&expected), "no {expected:?}: {errors:#?}");
+}
+
+// ---------------------------------------------------------------------------
+// Handlers that panic
+
+/// The lines of `path` holding every one of `parts`, once there is one.
+fn wait_for_file_line(path: &std::path::Path, parts: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    let seen = eventually(|| {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        found = text
+            .lines()
+            .filter(|line| parts.iter().all(|p| line.contains(p)))
+            .map(str::to_string)
+            .collect();
+        !found.is_empty()
+    });
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        seen,
+        "no line with {parts:?} in {}:\n{text}",
+        path.display()
+    );
+    found
+}
+
+/// The pid in the `worker N[pid]` part of a text log line.
+fn logged_pid(line: &str) -> i32 {
+    let start = line.find("worker ").expect("a worker's line") + "worker ".len();
+    let rest = &line[start..];
+    let open = rest.find('[').unwrap() + 1;
+    let close = rest.find(']').unwrap();
+    rest[open..close].parse().unwrap()
+}
+
+/// `probe --workers 2` with `log_file` set; `GET /panic`, whose handler
+/// panics.
+///
+/// Checks: the client gets `500` with `Connection: close`; the log file
+/// holds one ERROR line from a worker naming the request (`GET`, `/panic`)
+/// and the panic message, and that request's access line says 500; the
+/// same worker process then answers `/ping` (it survived, nothing was
+/// replaced); no raw panic message (`panicked at`) reaches stderr, which
+/// (with `use_stderr`) gets only the log lines.
+#[test]
+fn a_panicking_handler_gets_500_and_one_logged_error() {
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("svc.log");
+    let conf = format!(
+        "[DEFAULT]\nlog_file = {}\nuse_stderr = true\n",
+        log.display()
+    );
+    let probe = Probe::start(&conf, 2);
+    let workers = children_of(probe.service.pid());
+
+    let (response, closed) = exchange_once(probe.address, "GET /panic HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(response.status, 500, "{response:?}");
+    assert!(closed, "the connection closes after the 500: {response:?}");
+
+    let errors = wait_for_file_line(
+        &log,
+        &["ERROR", "panicked", "the probe panicked on purpose"],
+    );
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(
+        errors[0].contains("GET") && errors[0].contains("/panic"),
+        "{errors:#?}"
+    );
+    let panicked = logged_pid(&errors[0]);
+    assert!(workers.contains(&panicked), "{panicked} not in {workers:?}");
+    wait_for_file_line(
+        &log,
+        &["http::access", "\"GET /panic HTTP/1.1\" status: 500 "],
+    );
+
+    assert!(
+        eventually(|| probe.ping() == panicked),
+        "worker {panicked} never answered /ping after its handler panicked"
+    );
+    assert_eq!(
+        children_of(probe.service.pid()),
+        workers,
+        "no worker was replaced"
+    );
+    let raw: Vec<String> = probe.service.lines_with(&["panicked at"]);
+    assert!(raw.is_empty(), "a raw panic message on stderr: {raw:#?}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("status: 499"), "{text}");
+}
+
+/// `GET /sleep?s=` with a value that is not a number of seconds the probe
+/// sleeps (infinite, huge, negative, not a number) gets `400`, and no
+/// handler panics.
+#[test]
+fn sleep_refuses_durations_it_cannot_sleep() {
+    let probe = Probe::start("", 1);
+    for value in ["inf", "1e30", "-1", "NaN"] {
+        let response = get(probe.address, &format!("/sleep?s={value}")).unwrap();
+        assert_eq!(response.status, 400, "s={value}: {response:?}");
+    }
+    let response = get(probe.address, "/sleep?s=0").unwrap();
+    assert_eq!(response.status, 200, "{response:?}");
+    assert!(probe.service.lines_with(&["panicked"]).is_empty());
+    assert!(probe.service.lines_with(&["ERROR"]).is_empty());
+}
+
 // ---------------------------------------------------------------------------
 // Oversized lines (max_header_line)
 

@@ -123,6 +123,13 @@ impl Logs {
         })
     }
 
+    fn errors(&self) -> Vec<String> {
+        self.with_events(|events| {
+            let errors = events.iter().filter(|e| e.level == Level::ERROR);
+            errors.map(|event| event.text.clone()).collect()
+        })
+    }
+
     fn count_at_least(&self, level: Level) -> usize {
         self.with_events(|events| events.iter().filter(|event| event.level <= level).count())
     }
@@ -747,6 +754,65 @@ async fn application_error_becomes_500_and_is_logged() {
         .unwrap()
         .unwrap()
         .unwrap();
+}
+
+fn panicking_app() -> Router {
+    plain_app().route(
+        "/panic",
+        get(|| async {
+            if true {
+                panic!("handler broke on purpose");
+            }
+            "unreachable"
+        }),
+    )
+}
+
+#[tokio::test]
+async fn a_panicking_handler_gets_500_and_one_error_event() {
+    let logs = Logs::install();
+    let server = Server::start(panicking_app(), HttpOptions::default(), None);
+
+    let mut client = server.connect().await;
+    let response = client.get("/panic?x=1", "").await.unwrap();
+    assert_eq!(response.status, 500);
+    assert_eq!(response.header("connection"), Some("close"));
+    assert!(client.closed_by_server().await);
+    logs.wait_for_access("\"GET /panic?x=1 HTTP/1.1\" status: 500")
+        .await;
+    let error = "the request handler panicked; answering 500 method=GET path=/panic \
+                 panic=handler broke on purpose location=";
+    assert_eq!(logs.count(Level::ERROR, error), 1, "{:?}", logs.errors());
+    assert_eq!(logs.count_at_least(Level::ERROR), 1);
+
+    let response = server.connect().await.get("/ping", "").await.unwrap();
+    assert_eq!(response.status, 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_panicking_handler_over_http2_fails_only_its_stream() {
+    let logs = Logs::install();
+    let server = Server::start(panicking_app(), HttpOptions::default(), None);
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+
+    for (target, status) in [("/panic", 500), ("/ping", 200)] {
+        let request = http::Request::get(format!("http://{}{target}", server.addr))
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        assert_eq!(response.status(), status, "{target}");
+        assert_eq!(response.headers().get("connection"), None);
+    }
+    logs.wait_for_access("\"GET /panic HTTP/2.0\" status: 500")
+        .await;
+    assert_eq!(logs.count(Level::ERROR, "handler broke on purpose"), 1);
+    server.stop().await;
 }
 
 // ---------------------------------------------------------------------------
@@ -1388,4 +1454,85 @@ fn tls_errors_name_the_option_and_file() {
     );
 
     assert!(tls_acceptor_from_files(Some(&cert), Some(&key), Some(&ca), None, None).is_ok());
+}
+
+/// A `GET /ping` carrying `count` headers `x-big-N` of `value`.
+fn with_big_headers(addr: SocketAddr, count: usize, value: &str) -> http::Request<Empty<Bytes>> {
+    let mut request = http::Request::get(format!("http://{addr}/ping"));
+    for n in 0..count {
+        request = request.header(format!("x-big-{n}"), value);
+    }
+    request.body(Empty::new()).unwrap()
+}
+
+/// Over HTTP/2, a header list over the head limit (64 KiB by default)
+/// whose header block still fits within that size once compressed is
+/// answered `431` by the HTTP/2 layer, without an access line and without
+/// reaching the application; the connection carries on.
+#[tokio::test]
+async fn http2_header_list_over_the_head_limit_gets_431_without_an_access_line() {
+    let logs = Logs::install();
+    let server = Server::start(plain_app(), HttpOptions::default(), None);
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+
+    // 5 lines of 15,000 bytes: each under `max_header_line`, 75 KB in all,
+    // about 56 KB once HPACK's Huffman code has packed the `b`s.
+    let value = "b".repeat(15_000);
+    let request = with_big_headers(server.addr, 5, &value);
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 431);
+
+    let request = http::Request::get(format!("http://{}/ping", server.addr))
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200, "the connection carries on");
+    logs.wait_for_access("status: 200").await;
+    assert_eq!(logs.access_lines().len(), 1, "{:?}", logs.access_lines());
+    server.stop().await;
+}
+
+/// Over HTTP/2, a header block that is larger than the head limit even
+/// compressed makes the HTTP/2 layer close the whole connection with a
+/// GOAWAY before the stream is processed (here `ENHANCE_YOUR_CALM`: the
+/// block takes more CONTINUATION frames than 64 KiB needs): the client gets
+/// no response
+/// (curl reports `REFUSED_STREAM` and retries), nothing is logged, and a
+/// new connection is served.
+#[tokio::test]
+async fn http2_header_block_over_the_head_limit_closes_the_connection() {
+    let logs = Logs::install();
+    let server = Server::start(plain_app(), HttpOptions::default(), None);
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    let connection = tokio::spawn(connection);
+
+    // `~` takes 13 bits in HPACK's Huffman code: 5 lines of 15,000 make a
+    // block of about 122 KB.
+    let value = "~".repeat(15_000);
+    let request = with_big_headers(server.addr, 5, &value);
+    let error = sender.send_request(request).await.unwrap_err();
+    assert!(!error.is_user(), "{error:?}");
+    let ended = tokio::time::timeout(BOUND, connection)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        ended.is_err(),
+        "the connection ends with an error: {ended:?}"
+    );
+
+    let response = server.connect().await.get("/ping", "").await.unwrap();
+    assert_eq!(response.status, 200);
+    logs.wait_for_access("status: 200").await;
+    assert_eq!(logs.access_lines().len(), 1, "{:?}", logs.access_lines());
+    server.stop().await;
 }

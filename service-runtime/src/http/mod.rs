@@ -24,6 +24,7 @@ mod activity;
 mod connection;
 mod listener;
 mod options;
+mod panics;
 mod service;
 mod tls;
 
@@ -102,6 +103,16 @@ impl Shared {
 /// With `tls`, every connection starts with a TLS handshake bounded by
 /// [`HttpOptions::client_socket_timeout`] (10 s when that is disabled).
 ///
+/// A request whose application future panics is answered `500 Internal
+/// Server Error` (with `Connection: close` over HTTP/1), logged once at
+/// ERROR level with its method, path and the panic's message and location,
+/// and its access log line says 500; the connection and the worker carry
+/// on. To keep that panic off stderr, the first call installs a process-wide
+/// panic hook that stays silent for panics raised while a request's
+/// application future is polled and hands every other panic to the hook
+/// that was in place before. A panic in a task the application spawns, or
+/// while a response body is streamed, is not caught here.
+///
 /// On shutdown:
 ///
 /// 1. The listener is closed at once. Connections still in this worker's
@@ -147,6 +158,7 @@ where
     B::Error: Into<BoxError>,
 {
     let listener = AsyncListener::from_std(listener)?;
+    panics::install_hook();
     let limit =
         (options.max_connections > 0).then(|| Arc::new(Semaphore::new(options.max_connections)));
     let shared = Arc::new(Shared::new(options, tls, shutdown));

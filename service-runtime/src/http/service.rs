@@ -1,15 +1,18 @@
 //! The service hyper calls for each request: it enforces the line limits,
-//! asks HTTP/1 clients to close while draining, counts requests in flight
-//! and writes the access log line once the response has been sent.
+//! answers 500 when the application fails or panics, asks HTTP/1 clients
+//! to close while draining, counts requests in flight and writes the access
+//! log line once the response has been sent.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
 
 use bytes::Buf;
+use futures::FutureExt as _;
 use http::header::{CONNECTION, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
 use http_body::{Body, Frame, SizeHint};
@@ -19,6 +22,7 @@ use super::BoxError;
 use super::Shared;
 use super::access_log::{ACCESS_LOG_TARGET, AccessEntry};
 use super::activity::Activity;
+use super::panics::{self, Capturing};
 
 /// Status logged for a request whose client went away before a response
 /// existed (the convention nginx uses).
@@ -55,9 +59,27 @@ where
         let app = self.app.clone();
         let shared = self.shared.clone();
         Box::pin(async move {
-            let response = match call_app(app, request).await {
-                Ok(response) => response,
-                Err(error) => {
+            let method = request.method().clone();
+            let path = request.uri().path().to_owned();
+            let called = AssertUnwindSafe(Capturing::new(call_app(app, request)))
+                .catch_unwind()
+                .await;
+            let response = match called {
+                Ok(Ok(response)) => response,
+                Err(payload) => {
+                    let site = panics::take_site();
+                    tracing::error!(
+                        target: "service_runtime::http",
+                        %method,
+                        %path,
+                        panic = %panics::message(&*payload),
+                        location = site.location.as_deref(),
+                        backtrace = site.backtrace.as_deref(),
+                        "the request handler panicked; answering 500"
+                    );
+                    return Ok(reject(StatusCode::INTERNAL_SERVER_ERROR, is_http1, record));
+                }
+                Ok(Err(error)) => {
                     let error = error.into();
                     tracing::error!(
                         target: "service_runtime::http",

@@ -121,6 +121,84 @@ pub enum TlsConfigError {
     },
 }
 
+impl TlsConfigError {
+    /// The `[ssl]` option at fault (for a pair that must be set together,
+    /// the one that is set).
+    #[must_use]
+    pub fn option(&self) -> &'static str {
+        match self {
+            TlsConfigError::CertWithoutKey | TlsConfigError::InvalidCertOrKey { .. } => "cert_file",
+            TlsConfigError::KeyWithoutCert | TlsConfigError::KeyMismatch { .. } => "key_file",
+            TlsConfigError::CaWithoutCert | TlsConfigError::InvalidCa { .. } => "ca_file",
+            TlsConfigError::MissingFile { option, .. }
+            | TlsConfigError::Unreadable { option, .. }
+            | TlsConfigError::NotPem { option, .. } => option,
+            TlsConfigError::UnsupportedVersion { .. } => "version",
+            TlsConfigError::UnknownCipher { .. } | TlsConfigError::Incompatible { .. } => "ciphers",
+        }
+    }
+
+    /// The value at fault as given: the file, the version, or the one
+    /// cipher-suite entry; `None` when the problem is a missing companion
+    /// option or a combination.
+    #[must_use]
+    pub fn value(&self) -> Option<String> {
+        match self {
+            TlsConfigError::CertWithoutKey
+            | TlsConfigError::KeyWithoutCert
+            | TlsConfigError::CaWithoutCert
+            | TlsConfigError::Incompatible { .. } => None,
+            TlsConfigError::MissingFile { path, .. }
+            | TlsConfigError::Unreadable { path, .. }
+            | TlsConfigError::NotPem { path, .. }
+            | TlsConfigError::InvalidCa { path, .. } => Some(path.display().to_string()),
+            TlsConfigError::KeyMismatch { key, .. } => Some(key.display().to_string()),
+            TlsConfigError::InvalidCertOrKey { cert, .. } => Some(cert.display().to_string()),
+            TlsConfigError::UnsupportedVersion { value } => Some(value.clone()),
+            TlsConfigError::UnknownCipher { entry, .. } => Some(entry.clone()),
+        }
+    }
+
+    /// What is wrong, without the option's name and value: the message of
+    /// a configuration error about [`option`](Self::option).
+    #[must_use]
+    pub fn problem(&self) -> String {
+        match self {
+            TlsConfigError::CertWithoutKey => {
+                "set without `key_file`; a TLS server needs both".to_string()
+            }
+            TlsConfigError::KeyWithoutCert => {
+                "set without `cert_file`; a TLS server needs both".to_string()
+            }
+            TlsConfigError::CaWithoutCert => "set without `cert_file` and `key_file`; client \
+                 certificates can only be required on a TLS server"
+                .to_string(),
+            TlsConfigError::MissingFile { .. } => "the file does not exist".to_string(),
+            TlsConfigError::Unreadable { source, .. } => format!("cannot read the file: {source}"),
+            TlsConfigError::NotPem {
+                expected, detail, ..
+            } => format!("not a PEM file with {expected}{detail}"),
+            TlsConfigError::KeyMismatch { cert, .. } => format!(
+                "not the private key of the certificate in `cert_file` {}",
+                cert.display()
+            ),
+            TlsConfigError::InvalidCertOrKey { key, source, .. } => {
+                format!("cannot be used with `key_file` {}: {source}", key.display())
+            }
+            TlsConfigError::InvalidCa { reason, .. } => reason.clone(),
+            TlsConfigError::UnsupportedVersion { .. } => "expected one of `tlsv1_2` (TLS 1.2 \
+                 and 1.3), `tlsv1_3` (TLS 1.3 only); TLS 1.0, TLS 1.1 and SSL are not offered"
+                .to_string(),
+            TlsConfigError::UnknownCipher { known, .. } => {
+                format!("not a cipher suite this server offers; expected one of: {known}")
+            }
+            TlsConfigError::Incompatible { source } => {
+                format!("cannot be combined with `version`: {source}")
+            }
+        }
+    }
+}
+
 /// Cipher suites offered by the *ring* provider, with the names OpenSSL
 /// gives them.
 const OPENSSL_NAMES: &[(&str, &str)] = &[

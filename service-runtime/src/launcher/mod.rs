@@ -24,7 +24,9 @@ use std::time::Duration;
 use crate::config::{self, Conf, ConfigError, ConfigErrors, LoadArgs, Registry};
 use crate::control::{self, ControlSocket};
 use crate::exit;
-use crate::http::{AccessLogFormat, HttpOptions, Listener, TlsAcceptor, tls_acceptor_from_files};
+use crate::http::{
+    AccessLogFormat, HttpOptions, Listener, TlsAcceptor, TlsConfigError, tls_acceptor_from_files,
+};
 use crate::listen::{self, Bound};
 use crate::logging::{self, LogControl, Role};
 use crate::options::{HttpServerOpts, ServiceOpts, SslOpts};
@@ -166,7 +168,20 @@ fn tls_from_conf(conf: &Conf) -> Result<Option<TlsAcceptor>, ConfigError> {
         ssl.version.as_deref(),
         ssl.ciphers.as_deref(),
     )
-    .map_err(|error| ConfigError::general(None, format!("[ssl] {error}")))
+    .map_err(|error| tls_config_error(conf, &error))
+}
+
+/// A TLS settings error in the shape of other configuration errors: the
+/// file and line (or other source) that set the option, the option, the
+/// value and the problem.
+fn tls_config_error(conf: &Conf, error: &TlsConfigError) -> ConfigError {
+    let option = error.option();
+    let source = conf
+        .snapshot()
+        .get("ssl", option)
+        .map(config::Resolved::source)
+        .filter(|source| *source != config::Source::Default);
+    ConfigError::for_option("ssl", option, source, error.value(), error.problem())
 }
 
 /// The HTTP server settings of the configuration.
