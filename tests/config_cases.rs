@@ -504,6 +504,17 @@ fn check_config_accepts_a_valid_configuration() {
 }
 
 #[test]
+fn check_config_without_a_file_says_none_was_read() {
+    let home = Home::new();
+    let checked = home.run(&["--check-config"], &[]);
+    assert_eq!(checked.code, 0, "{checked:#?}");
+    assert_eq!(
+        checked.stdout,
+        ["configuration is valid (no configuration file read)"]
+    );
+}
+
+#[test]
 fn check_config_prints_every_problem_and_fails() {
     let home = Home::new();
     let file = home.write(

@@ -41,6 +41,9 @@ pub(crate) struct Args {
     /// Whether a syntax error was reported: rules that depend on the
     /// attribute as a whole are then skipped, to report nothing twice.
     malformed: bool,
+    /// Whether an unknown key was reported: a misspelled `default` must not
+    /// also read as a missing one.
+    unknown_keys: bool,
 }
 
 impl Args {
@@ -49,6 +52,7 @@ impl Args {
         Args {
             args: Vec::new(),
             malformed: false,
+            unknown_keys: false,
         }
     }
 
@@ -58,6 +62,7 @@ impl Args {
         Args {
             args: Vec::new(),
             malformed: true,
+            unknown_keys: false,
         }
     }
 
@@ -66,11 +71,17 @@ impl Args {
         self.malformed
     }
 
+    /// Whether an unknown key was reported.
+    pub(crate) fn has_unknown_keys(&self) -> bool {
+        self.unknown_keys
+    }
+
     /// Parses `tokens` as a comma list of `key` and `key = value`,
     /// reporting malformed, unknown and repeated keys.
     pub(crate) fn parse(tokens: TokenStream, spec: &AttrSpec, errors: &Errors) -> Args {
         let (metas, mut malformed) = parse_metas(tokens, errors);
         let mut args: Vec<Arg> = Vec::new();
+        let mut unknown_keys = false;
         for meta in metas {
             let Some(arg) = Arg::from_meta(&meta, spec, errors) else {
                 malformed = true;
@@ -78,6 +89,7 @@ impl Args {
             };
             if !spec.keys.contains(&arg.key.as_str()) {
                 errors.error_at_span(arg.key_span, unknown_key_message(&arg.key, spec));
+                unknown_keys = true;
                 continue;
             }
             if args.iter().any(|seen| seen.key == arg.key) {
@@ -87,7 +99,11 @@ impl Args {
             }
             args.push(arg);
         }
-        Args { args, malformed }
+        Args {
+            args,
+            malformed,
+            unknown_keys,
+        }
     }
 
     /// The argument `key`, if given.

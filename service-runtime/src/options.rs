@@ -21,7 +21,8 @@ pub struct ServiceOpts {
     #[opt(default = "reload", choices = ["reload", "mutate"])]
     pub restart_method: String,
 
-    /// Log the effective value of every option at start-up, secrets masked.
+    /// Log the configuration files at start-up, and the effective value of
+    /// every option at debug level (with `debug`), secrets masked.
     #[opt(default = true)]
     pub log_options: bool,
 

@@ -118,6 +118,8 @@ fn check_default_presence(option: &OptionField, errors: &Errors) {
             "`required` conflicts with `default`: a default always provides a value; \
              remove one of them",
         ),
+        // A misspelled key was reported; it may well be the default.
+        (Shape::Single, None, None) if option.args.has_unknown_keys() => {}
         (Shape::Single, None, None) => errors.error_at(
             &option.ty,
             format!(

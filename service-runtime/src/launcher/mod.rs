@@ -220,16 +220,14 @@ fn check_config(conf: &Conf, warnings: &[String]) -> ! {
     if let Err(error) = tls_from_conf(conf) {
         fail_config(&ConfigErrors(vec![error]));
     }
-    let files = files_read(conf);
-    println!("configuration is valid (files read: {})", files.join(", "));
+    println!("configuration is valid ({})", describe_files(conf));
     std::process::exit(exit::OK)
 }
 
 /// `--print-config`: one line per option, `group.name = value (source)`,
 /// the value as JSON and secrets masked, after a line naming the files.
 fn print_config(conf: &Conf) -> ! {
-    let files = files_read(conf);
-    println!("# files read: {}", files.join(", "));
+    println!("# {}", describe_files(conf));
     for value in conf.effective_values() {
         println!(
             "{}.{} = {} ({})",
@@ -237,6 +235,17 @@ fn print_config(conf: &Conf) -> ! {
         );
     }
     std::process::exit(exit::OK)
+}
+
+/// `files read: a, b`, or `no configuration file read`: the defaults and
+/// the other sources alone.
+fn describe_files(conf: &Conf) -> String {
+    let files = files_read(conf);
+    if files.is_empty() {
+        "no configuration file read".to_string()
+    } else {
+        format!("files read: {}", files.join(", "))
+    }
 }
 
 /// The configuration files read, in reading order.
