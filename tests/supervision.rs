@@ -459,3 +459,87 @@ fn a_failing_periodic_task_does_not_stop_the_others() {
         assert_eq!(http::get(port, "/ping").unwrap().status, 200);
     }
 }
+
+/// Waits until `count` worker processes run, every one of them new
+/// (none in `old`).
+fn wait_for_new_workers(service: &Running, old: &[i32], count: usize) -> Vec<i32> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let pids = service.worker_pids();
+        if pids.len() == count && pids.iter().all(|p| !old.contains(p)) {
+            return pids;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "workers {pids:?}, old {old:?}; log:\n{}",
+            service.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// An abandoned reload puts back everything it changed: a worker that
+/// dies afterwards is replaced with the configuration and generation in
+/// force before the reload, the service keeps running, and the next
+/// reload compares against that configuration, not the rejected one.
+#[test]
+fn an_abandoned_reload_restores_the_previous_configuration() {
+    let (dir, conf) = config_file("p.conf", "");
+    let events_file = dir.path().join("events");
+    let good = format!(
+        "[DEFAULT]\nworker_restart_limit = 2\n[probe]\nevents_file = {}\n",
+        events_file.display()
+    );
+    std::fs::write(&conf, &good).unwrap();
+    let service = probe(&conf, &["--workers", "2"]);
+    service.wait_for_lines(&["all workers ready"], 1);
+
+    std::fs::write(&conf, format!("{good}fail_start = true\n")).unwrap();
+    service.signal(libc::SIGHUP);
+    service.wait_for_lines(&["reload abandoned"], 1);
+    std::fs::write(&conf, &good).unwrap();
+
+    let before = service.worker_pids();
+    assert_eq!(before.len(), 2, "{}", service.log());
+    send_signal(before[0], libc::SIGKILL);
+    let replacement = service.wait_for_lines(&["worker ready"], 3);
+    let replacement_pid = *wait_for_new_workers(&service, &before[..1], 2)
+        .iter()
+        .find(|p| !before.contains(p))
+        .unwrap();
+    assert_eq!(
+        service
+            .lines_with(&["worker started", "generation=1"])
+            .len(),
+        1,
+        "only the new worker of the reload ran the new generation:\n{}",
+        service.log()
+    );
+    let starts = events_of(&events_file, "start");
+    let start = starts
+        .iter()
+        .find(|e| e["pid"] == i64::from(replacement_pid))
+        .unwrap_or_else(|| panic!("no start of {replacement_pid}: {starts:?}"));
+    assert_eq!(
+        start["generation"], 0,
+        "the old generation: {replacement:?}"
+    );
+    assert!(is_running(service.pid()), "{}", service.log());
+    assert_eq!(
+        service
+            .lines_with(&["previous configuration restored"])
+            .len(),
+        1,
+        "{}",
+        service.log()
+    );
+
+    std::fs::write(&conf, format!("{good}tick_spacing = 2\n")).unwrap();
+    service.signal(libc::SIGHUP);
+    service.wait_for_lines(&["reload finished"], 1);
+    let validated = service.lines_with(&["new configuration validated"]);
+    let last = validated.last().unwrap();
+    assert!(last.contains("probe.tick_spacing"), "{last}");
+    assert!(!last.contains("probe.fail_start"), "{last}");
+    assert!(is_running(service.pid()), "{}", service.log());
+}
