@@ -543,3 +543,61 @@ fn an_abandoned_reload_restores_the_previous_configuration() {
     assert!(!last.contains("probe.fail_start"), "{last}");
     assert!(is_running(service.pid()), "{}", service.log());
 }
+
+/// In `reload` mode, options that only a restart of the main process
+/// applies (a listener's address, the worker count) are named in a
+/// warning and keep their running value; the other changes apply. With
+/// one worker and with several.
+#[test]
+fn a_reload_warns_about_options_that_need_a_restart() {
+    for workers in [1, 2] {
+        let (_dir, conf) = config_file("p.conf", "");
+        let base = format!("[DEFAULT]\nworkers = {workers}\nbind_port = 0\n[probe]\n");
+        std::fs::write(&conf, &base).unwrap();
+        let service = probe(&conf, &[]);
+        let port = probe_port(&service);
+        let ready = if workers == 1 {
+            "service started"
+        } else {
+            "all workers ready"
+        };
+        service.wait_for_lines(&[ready], 1);
+
+        let changed = base
+            .replace("bind_port = 0", "bind_port = 1")
+            .replace(&format!("workers = {workers}"), "workers = 3")
+            + "tick_spacing = 2\n";
+        std::fs::write(&conf, changed).unwrap();
+        let old = service.worker_pids();
+        service.signal(libc::SIGHUP);
+        let done = if workers == 1 {
+            "service started"
+        } else {
+            "reload finished"
+        };
+        service.wait_for_lines(&[done], if workers == 1 { 2 } else { 1 });
+
+        for option in ["DEFAULT.bind_port", "DEFAULT.workers"] {
+            let warnings = service.lines_with(&["WARN", option, "restart"]);
+            assert_eq!(warnings.len(), 1, "{option}:\n{}", service.log());
+        }
+        let tick = service.lines_with(&["WARN", "probe.tick_spacing"]);
+        assert!(tick.is_empty(), "{}", service.log());
+        assert_eq!(http::get(port, "/conf?name=bind_port").unwrap().body, "0");
+        assert_eq!(
+            http::get(port, "/conf?name=workers").unwrap().body,
+            workers.to_string()
+        );
+        assert_eq!(
+            http::get(port, "/conf?name=probe.tick_spacing")
+                .unwrap()
+                .body,
+            "2.0"
+        );
+        if workers == 1 {
+            assert!(service.worker_pids().is_empty(), "{}", service.log());
+        } else {
+            wait_for_new_workers(&service, &old, workers);
+        }
+    }
+}

@@ -269,7 +269,7 @@ impl<S: Service> Host<S> {
             &self.setup.conf,
             method,
         ) {
-            Ok(reloaded) => {
+            Ok(mut reloaded) => {
                 for warning in &reloaded.warnings {
                     tracing::warn!("{warning}");
                 }
@@ -278,6 +278,9 @@ impl<S: Service> Host<S> {
                         option = %option,
                         "option changed but is not mutable; restart to apply it"
                     );
+                }
+                if method == ReloadMethod::Reload {
+                    (self.setup.start_only)(&self.setup.conf, &mut reloaded);
                 }
                 tracing::info!(changed = ?reloaded.changed, "configuration reloaded");
                 self.apply(reloaded.conf, method, instance);

@@ -638,7 +638,7 @@ impl Supervisor {
             &self.setup.conf,
             method,
         );
-        let reloaded = match result {
+        let mut reloaded = match result {
             Ok(reloaded) => reloaded,
             Err(errors) => {
                 for error in &errors.0 {
@@ -656,6 +656,9 @@ impl Supervisor {
                 option = %option,
                 "option changed but is not mutable; restart to apply it"
             );
+        }
+        if method == ReloadMethod::Reload {
+            (self.setup.start_only)(&self.setup.conf, &mut reloaded);
         }
         tracing::info!(changed = ?reloaded.changed, "new configuration validated");
         let previous = Previous {
