@@ -601,3 +601,37 @@ fn a_reload_warns_about_options_that_need_a_restart() {
         }
     }
 }
+
+/// With one worker, a reload whose configuration makes `start` fail does
+/// not stop the service: the failure is logged and the service starts
+/// again with the previous configuration, as the workers of a service
+/// with several keep serving.
+#[test]
+fn one_worker_falls_back_to_the_previous_configuration_when_a_reload_fails_to_start() {
+    let (_dir, conf) = config_file("p.conf", "[DEFAULT]\nworkers = 1\n[probe]\n");
+    let mut service = probe(&conf, &[]);
+    let port = probe_port(&service);
+    service.wait_for_lines(&["service started"], 1);
+
+    std::fs::write(
+        &conf,
+        "[DEFAULT]\nworkers = 1\n[probe]\nfail_start = true\n",
+    )
+    .unwrap();
+    service.signal(libc::SIGHUP);
+    service.wait_for_lines(&["fail_start is set"], 1);
+    service.wait_for_lines(&["service started"], 2);
+    assert!(is_running(service.pid()), "{}", service.log());
+    assert!(
+        !service.lines_with(&["previous configuration"]).is_empty(),
+        "{}",
+        service.log()
+    );
+    let fail_start = http::get(port, "/conf?name=probe.fail_start").unwrap().body;
+    assert_eq!(fail_start, "false");
+    let errors = service.lines_with(&["ERROR", "fail_start is set"]);
+    assert_eq!(errors.len(), 1, "reported once:\n{}", service.log());
+
+    service.signal(libc::SIGTERM);
+    assert_eq!(service.wait_exit_code(), 0, "{}", service.log());
+}
