@@ -635,3 +635,26 @@ fn one_worker_falls_back_to_the_previous_configuration_when_a_reload_fails_to_st
     service.signal(libc::SIGTERM);
     assert_eq!(service.wait_exit_code(), 0, "{}", service.log());
 }
+
+/// `worker_restart_limit = 3` allows 3 restarts after failed starts in a
+/// row: the slot that makes the service give up was started 4 times.
+#[test]
+fn the_restart_limit_counts_restarts_after_the_first_start() {
+    let text = "[DEFAULT]\nworker_restart_limit = 3\n[probe]\ncrash_on_start = true\n";
+    let (_dir, conf) = config_file("p.conf", text);
+    let mut service = probe(&conf, &["--workers", "2"]);
+    assert_eq!(service.wait_exit_code(), 4, "log:\n{}", service.log());
+    let gave_up = service.lines_with(&["died too many times in a row"]);
+    assert_eq!(gave_up.len(), 1, "{}", service.log());
+    let slot = ["worker=1 ", "worker=2 "]
+        .into_iter()
+        .find(|w| gave_up[0].contains(w))
+        .unwrap_or_else(|| panic!("no slot in {}", gave_up[0]));
+    let starts = service.lines_with(&["worker started", slot]).len();
+    assert_eq!(
+        starts,
+        4,
+        "1 start + 3 restarts of {slot}:\n{}",
+        service.log()
+    );
+}
