@@ -658,3 +658,15 @@ fn the_restart_limit_counts_restarts_after_the_first_start() {
         service.log()
     );
 }
+
+/// A start failure at boot with several workers is one ERROR line, with
+/// the error, however many workers fail.
+#[test]
+fn a_start_failure_of_several_workers_is_reported_once() {
+    let (_dir, conf) = config_file("p.conf", "[probe]\nfail_start = true\n");
+    let mut service = probe(&conf, &["--workers", "3"]);
+    assert_eq!(service.wait_exit_code(), 1, "log:\n{}", service.log());
+    let errors = service.lines_with(&["ERROR"]);
+    assert_eq!(errors.len(), 1, "{}", service.log());
+    assert!(errors[0].contains("fail_start is set"), "{}", errors[0]);
+}

@@ -424,7 +424,9 @@ impl Supervisor {
             return;
         };
         let id = worker.id;
-        if booting {
+        if booting && self.start_failure {
+            tracing::debug!(worker = id, pid, error, "worker failed to start too");
+        } else if booting {
             tracing::error!(
                 worker = id,
                 pid,
@@ -895,17 +897,20 @@ impl Watch {
         loop {
             tokio::select! {
                 status = self.child.wait() => {
+                    // What the worker wrote before it exited (a start
+                    // failure and its error) is reported before its exit.
+                    while reading {
+                        let next = receiver.recv::<FromWorker>();
+                        match tokio::time::timeout(Duration::from_millis(200), next).await {
+                            Ok(Ok(Some(message))) => forward(pid, message, &events),
+                            _ => reading = false,
+                        }
+                    }
                     let _ = events.send(Event::Exited { pid, status: status.ok() });
                     return;
                 }
                 message = receiver.recv::<FromWorker>(), if reading => match message {
-                    Ok(Some(FromWorker::Ready)) => { let _ = events.send(Event::Ready { pid }); }
-                    Ok(Some(FromWorker::StartFailed { error })) => {
-                        let _ = events.send(Event::StartFailed { pid, error });
-                    }
-                    Ok(Some(FromWorker::Answer { id, answer })) => {
-                        let _ = events.send(Event::Answer { id, answer });
-                    }
+                    Ok(Some(message)) => forward(pid, message, &events),
                     Ok(None) | Err(_) => reading = false,
                 },
                 Some(command) = self.commands.recv() => { let _ = sender.send(&command).await; }
@@ -916,6 +921,16 @@ impl Watch {
             }
         }
     }
+}
+
+/// Passes a worker's message on to the supervisor.
+fn forward(pid: u32, message: FromWorker, events: &mpsc::UnboundedSender<Event>) {
+    let event = match message {
+        FromWorker::Ready => Event::Ready { pid },
+        FromWorker::StartFailed { error } => Event::StartFailed { pid, error },
+        FromWorker::Answer { id, answer } => Event::Answer { id, answer },
+    };
+    let _ = events.send(event);
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
