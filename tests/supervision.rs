@@ -498,10 +498,19 @@ fn an_abandoned_reload_restores_the_previous_configuration() {
     service.signal(libc::SIGHUP);
     service.wait_for_lines(&["reload abandoned"], 1);
     std::fs::write(&conf, &good).unwrap();
+    service.wait_for_lines(&["INFO", "the new worker of the abandoned reload ended"], 1);
+    let deaths = service.lines_with(&["WARN", "worker=1"]);
+    assert!(
+        deaths
+            .iter()
+            .all(|l| !l.contains("exited") && !l.contains("killed")),
+        "the serving worker 1 seems dead: {deaths:?}"
+    );
 
     let before = service.worker_pids();
     assert_eq!(before.len(), 2, "{}", service.log());
     send_signal(before[0], libc::SIGKILL);
+    service.wait_for_lines(&["WARN", "worker killed by signal 9 (SIGKILL)"], 1);
     let replacement = service.wait_for_lines(&["worker ready"], 3);
     let replacement_pid = *wait_for_new_workers(&service, &before[..1], 2)
         .iter()

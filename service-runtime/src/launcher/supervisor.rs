@@ -833,7 +833,7 @@ fn log_exit(worker: &Worker, status: Option<ExitStatus>) {
         tracing::info!(
             worker = worker.id,
             pid = worker.pid,
-            "the new worker of the abandoned reload exited ({})",
+            "the new worker of the abandoned reload ended: {}",
             describe_status(status)
         );
         return;
@@ -863,12 +863,12 @@ fn log_exit(worker: &Worker, status: Option<ExitStatus>) {
     }
 }
 
-/// An exit status in words: `status 1`, `signal 9 (SIGKILL)`.
+/// An exit status in words: `exit status 1`, `killed by signal 9 (SIGKILL)`.
 fn describe_status(status: ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
-        (Some(code), _) => format!("status {code}"),
-        (_, Some(signal)) => format!("signal {signal} ({})", signal_name(signal)),
+        (Some(code), _) => format!("exit status {code}"),
+        (_, Some(signal)) => format!("killed by signal {signal} ({})", signal_name(signal)),
         _ => "unknown status".to_string(),
     }
 }
