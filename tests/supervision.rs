@@ -679,3 +679,25 @@ fn a_start_failure_of_several_workers_is_reported_once() {
     assert_eq!(errors.len(), 1, "{}", service.log());
     assert!(errors[0].contains("fail_start is set"), "{}", errors[0]);
 }
+
+/// Workers show under the service's name in `ps` and `top` (not as `exe`,
+/// the name of `/proc/self/exe` they are executed through), and their
+/// command line starts with the program's own `argv[0]`.
+#[test]
+fn workers_are_named_after_the_service() {
+    let (_dir, conf) = config_file("p.conf", "");
+    let service = probe(&conf, &["--workers", "2"]);
+    service.wait_for_lines(&["all workers ready"], 1);
+    let program = example("probe");
+    for pid in service.worker_pids() {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+        assert_eq!(comm.trim_end(), "probe", "worker {pid}");
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        let argv0 = cmdline.split(|&b| b == 0).next().unwrap();
+        assert_eq!(
+            argv0,
+            program.as_os_str().as_encoded_bytes(),
+            "worker {pid}"
+        );
+    }
+}

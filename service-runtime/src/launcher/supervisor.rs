@@ -135,6 +135,8 @@ struct Supervisor {
     policy: RestartPolicy,
     events: mpsc::UnboundedSender<Event>,
     event_rx: mpsc::UnboundedReceiver<Event>,
+    /// The main process's `argv[0]`, which workers get as theirs.
+    program: OsString,
     args: Vec<OsString>,
     operations: operations::Operations,
 }
@@ -161,6 +163,7 @@ impl Supervisor {
             policy,
             events,
             event_rx,
+            program: std::env::args_os().next().unwrap_or_default(),
             args: std::env::args_os().skip(1).collect(),
             operations: operations::Operations::default(),
         }
@@ -298,6 +301,7 @@ impl Supervisor {
         }
         let mut command = tokio::process::Command::new("/proc/self/exe");
         command
+            .arg0(&self.program)
             .args(&self.args)
             .env(WORKER_ENV, format!("{id}:{}", self.generation))
             .stdin(std::process::Stdio::null());
