@@ -701,3 +701,63 @@ fn workers_are_named_after_the_service() {
         );
     }
 }
+
+/// A reload abandoned at its second worker: the first worker, already
+/// replaced, is replaced again with the previous configuration, so every
+/// worker ends up on the configuration in force.
+#[test]
+fn an_abandoned_reload_replaces_the_workers_it_already_replaced() {
+    let (dir, conf) = config_file("p.conf", "");
+    let events_file = dir.path().join("events");
+    let good = format!("[probe]\nevents_file = {}\n", events_file.display());
+    std::fs::write(&conf, &good).unwrap();
+    let service = probe(&conf, &["--workers", "2"]);
+    let port = probe_port(&service);
+    service.wait_for_lines(&["all workers ready"], 1);
+    let old = service.worker_pids();
+
+    std::fs::write(&conf, format!("{good}fail_start_worker = 2\n")).unwrap();
+    service.signal(libc::SIGHUP);
+    service.wait_for_lines(&["reload abandoned"], 1);
+    service.wait_for_lines(&["every worker runs the previous configuration again"], 1);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let current = loop {
+        let pids = service.worker_pids();
+        let starts = events_of(&events_file, "start");
+        let generation_of = |pid: i32| {
+            starts
+                .iter()
+                .find(|e| e["pid"] == i64::from(pid))
+                .map(|e| e["generation"].clone())
+        };
+        let settled = pids.len() == 2
+            && pids
+                .iter()
+                .all(|&p| generation_of(p) == Some(serde_json::json!(0)));
+        if settled {
+            break pids;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "workers {pids:?}, starts {starts:?}:\n{}",
+            service.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let starts = events_of(&events_file, "start");
+    let worker_of = |pid: i32| {
+        let start = starts.iter().find(|e| e["pid"] == i64::from(pid)).unwrap();
+        start["worker"].as_i64().unwrap()
+    };
+    let kept: Vec<i64> = old
+        .iter()
+        .filter(|p| current.contains(p))
+        .map(|&p| worker_of(p))
+        .collect();
+    assert_eq!(kept, [2], "worker 2 kept, worker 1 replaced twice");
+    for _ in 0..10 {
+        let value = http::get(port, "/conf?name=probe.fail_start_worker").unwrap();
+        assert_eq!(value.body, "null");
+    }
+    assert!(is_running(service.pid()), "{}", service.log());
+}
