@@ -56,6 +56,9 @@ pub struct ProbeOpts {
     #[opt(default = false)]
     pub fail_start: bool,
 
+    /// Make the `start` hook fail in this worker only (by its number).
+    pub fail_start_worker: Option<u32>,
+
     /// Seconds between two runs of the `tick` periodic task.
     #[opt(default = 1.0, min = 0.01, mutable)]
     pub tick_spacing: f64,
@@ -115,6 +118,9 @@ impl Probe {
         }
         if knobs.fail_start {
             anyhow::bail!("fail_start is set");
+        }
+        if knobs.fail_start_worker == Some(ctx.worker_id()) {
+            anyhow::bail!("fail_start_worker is {}", ctx.worker_id());
         }
         ctx.serve_http("api", api(ctx.clone()))?;
         self.events.record("start", ctx);

@@ -459,3 +459,305 @@ fn a_failing_periodic_task_does_not_stop_the_others() {
         assert_eq!(http::get(port, "/ping").unwrap().status, 200);
     }
 }
+
+/// Waits until `count` worker processes run, every one of them new
+/// (none in `old`).
+fn wait_for_new_workers(service: &Running, old: &[i32], count: usize) -> Vec<i32> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let pids = service.worker_pids();
+        if pids.len() == count && pids.iter().all(|p| !old.contains(p)) {
+            return pids;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "workers {pids:?}, old {old:?}; log:\n{}",
+            service.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// An abandoned reload puts back everything it changed: a worker that
+/// dies afterwards is replaced with the configuration and generation in
+/// force before the reload, the service keeps running, and the next
+/// reload compares against that configuration, not the rejected one.
+#[test]
+fn an_abandoned_reload_restores_the_previous_configuration() {
+    let (dir, conf) = config_file("p.conf", "");
+    let events_file = dir.path().join("events");
+    let good = format!(
+        "[DEFAULT]\nworker_restart_limit = 2\n[probe]\nevents_file = {}\n",
+        events_file.display()
+    );
+    std::fs::write(&conf, &good).unwrap();
+    let service = probe(&conf, &["--workers", "2"]);
+    service.wait_for_lines(&["all workers ready"], 1);
+
+    std::fs::write(&conf, format!("{good}fail_start = true\n")).unwrap();
+    service.signal(libc::SIGHUP);
+    service.wait_for_lines(&["reload abandoned"], 1);
+    std::fs::write(&conf, &good).unwrap();
+    service.wait_for_lines(&["INFO", "the new worker of the abandoned reload ended"], 1);
+    let deaths = service.lines_with(&["WARN", "worker=1"]);
+    assert!(
+        deaths
+            .iter()
+            .all(|l| !l.contains("exited") && !l.contains("killed")),
+        "the serving worker 1 seems dead: {deaths:?}"
+    );
+
+    let before = service.worker_pids();
+    assert_eq!(before.len(), 2, "{}", service.log());
+    send_signal(before[0], libc::SIGKILL);
+    service.wait_for_lines(&["WARN", "worker killed by signal 9 (SIGKILL)"], 1);
+    let replacement = service.wait_for_lines(&["worker ready"], 3);
+    let replacement_pid = *wait_for_new_workers(&service, &before[..1], 2)
+        .iter()
+        .find(|p| !before.contains(p))
+        .unwrap();
+    assert_eq!(
+        service
+            .lines_with(&["worker started", "generation=1"])
+            .len(),
+        1,
+        "only the new worker of the reload ran the new generation:\n{}",
+        service.log()
+    );
+    let starts = events_of(&events_file, "start");
+    let start = starts
+        .iter()
+        .find(|e| e["pid"] == i64::from(replacement_pid))
+        .unwrap_or_else(|| panic!("no start of {replacement_pid}: {starts:?}"));
+    assert_eq!(
+        start["generation"], 0,
+        "the old generation: {replacement:?}"
+    );
+    assert!(is_running(service.pid()), "{}", service.log());
+    assert_eq!(
+        service
+            .lines_with(&["previous configuration restored"])
+            .len(),
+        1,
+        "{}",
+        service.log()
+    );
+
+    std::fs::write(&conf, format!("{good}tick_spacing = 2\n")).unwrap();
+    service.signal(libc::SIGHUP);
+    service.wait_for_lines(&["reload finished"], 1);
+    let validated = service.lines_with(&["new configuration validated"]);
+    let last = validated.last().unwrap();
+    assert!(last.contains("probe.tick_spacing"), "{last}");
+    assert!(!last.contains("probe.fail_start"), "{last}");
+    assert!(is_running(service.pid()), "{}", service.log());
+}
+
+/// In `reload` mode, options that only a restart of the main process
+/// applies (a listener's address, the worker count) are named in a
+/// warning and keep their running value; the other changes apply. With
+/// one worker and with several.
+#[test]
+fn a_reload_warns_about_options_that_need_a_restart() {
+    for workers in [1, 2] {
+        let (_dir, conf) = config_file("p.conf", "");
+        let base = format!("[DEFAULT]\nworkers = {workers}\nbind_port = 0\n[probe]\n");
+        std::fs::write(&conf, &base).unwrap();
+        let service = probe(&conf, &[]);
+        let port = probe_port(&service);
+        let ready = if workers == 1 {
+            "service started"
+        } else {
+            "all workers ready"
+        };
+        service.wait_for_lines(&[ready], 1);
+
+        let changed = base
+            .replace("bind_port = 0", "bind_port = 1")
+            .replace(&format!("workers = {workers}"), "workers = 3")
+            + "tick_spacing = 2\n";
+        std::fs::write(&conf, changed).unwrap();
+        let old = service.worker_pids();
+        service.signal(libc::SIGHUP);
+        let done = if workers == 1 {
+            "service started"
+        } else {
+            "reload finished"
+        };
+        service.wait_for_lines(&[done], if workers == 1 { 2 } else { 1 });
+
+        for option in ["DEFAULT.bind_port", "DEFAULT.workers"] {
+            let warnings = service.lines_with(&["WARN", option, "restart"]);
+            assert_eq!(warnings.len(), 1, "{option}:\n{}", service.log());
+        }
+        let tick = service.lines_with(&["WARN", "probe.tick_spacing"]);
+        assert!(tick.is_empty(), "{}", service.log());
+        assert_eq!(http::get(port, "/conf?name=bind_port").unwrap().body, "0");
+        assert_eq!(
+            http::get(port, "/conf?name=workers").unwrap().body,
+            workers.to_string()
+        );
+        assert_eq!(
+            http::get(port, "/conf?name=probe.tick_spacing")
+                .unwrap()
+                .body,
+            "2.0"
+        );
+        if workers == 1 {
+            assert!(service.worker_pids().is_empty(), "{}", service.log());
+        } else {
+            wait_for_new_workers(&service, &old, workers);
+        }
+    }
+}
+
+/// With one worker, a reload whose configuration makes `start` fail does
+/// not stop the service: the failure is logged and the service starts
+/// again with the previous configuration, as the workers of a service
+/// with several keep serving.
+#[test]
+fn one_worker_falls_back_to_the_previous_configuration_when_a_reload_fails_to_start() {
+    let (_dir, conf) = config_file("p.conf", "[DEFAULT]\nworkers = 1\n[probe]\n");
+    let mut service = probe(&conf, &[]);
+    let port = probe_port(&service);
+    service.wait_for_lines(&["service started"], 1);
+
+    std::fs::write(
+        &conf,
+        "[DEFAULT]\nworkers = 1\n[probe]\nfail_start = true\n",
+    )
+    .unwrap();
+    service.signal(libc::SIGHUP);
+    service.wait_for_lines(&["fail_start is set"], 1);
+    service.wait_for_lines(&["service started"], 2);
+    assert!(is_running(service.pid()), "{}", service.log());
+    assert!(
+        !service.lines_with(&["previous configuration"]).is_empty(),
+        "{}",
+        service.log()
+    );
+    let fail_start = http::get(port, "/conf?name=probe.fail_start").unwrap().body;
+    assert_eq!(fail_start, "false");
+    let errors = service.lines_with(&["ERROR", "fail_start is set"]);
+    assert_eq!(errors.len(), 1, "reported once:\n{}", service.log());
+
+    service.signal(libc::SIGTERM);
+    assert_eq!(service.wait_exit_code(), 0, "{}", service.log());
+}
+
+/// `worker_restart_limit = 3` allows 3 restarts after failed starts in a
+/// row: the slot that makes the service give up was started 4 times.
+#[test]
+fn the_restart_limit_counts_restarts_after_the_first_start() {
+    let text = "[DEFAULT]\nworker_restart_limit = 3\n[probe]\ncrash_on_start = true\n";
+    let (_dir, conf) = config_file("p.conf", text);
+    let mut service = probe(&conf, &["--workers", "2"]);
+    assert_eq!(service.wait_exit_code(), 4, "log:\n{}", service.log());
+    let gave_up = service.lines_with(&["died too many times in a row"]);
+    assert_eq!(gave_up.len(), 1, "{}", service.log());
+    let slot = ["worker=1 ", "worker=2 "]
+        .into_iter()
+        .find(|w| gave_up[0].contains(w))
+        .unwrap_or_else(|| panic!("no slot in {}", gave_up[0]));
+    let starts = service.lines_with(&["worker started", slot]).len();
+    assert_eq!(
+        starts,
+        4,
+        "1 start + 3 restarts of {slot}:\n{}",
+        service.log()
+    );
+}
+
+/// A start failure at boot with several workers is one ERROR line, with
+/// the error, however many workers fail.
+#[test]
+fn a_start_failure_of_several_workers_is_reported_once() {
+    let (_dir, conf) = config_file("p.conf", "[probe]\nfail_start = true\n");
+    let mut service = probe(&conf, &["--workers", "3"]);
+    assert_eq!(service.wait_exit_code(), 1, "log:\n{}", service.log());
+    let errors = service.lines_with(&["ERROR"]);
+    assert_eq!(errors.len(), 1, "{}", service.log());
+    assert!(errors[0].contains("fail_start is set"), "{}", errors[0]);
+}
+
+/// Workers show under the service's name in `ps` and `top` (not as `exe`,
+/// the name of `/proc/self/exe` they are executed through), and their
+/// command line starts with the program's own `argv[0]`.
+#[test]
+fn workers_are_named_after_the_service() {
+    let (_dir, conf) = config_file("p.conf", "");
+    let service = probe(&conf, &["--workers", "2"]);
+    service.wait_for_lines(&["all workers ready"], 1);
+    let program = example("probe");
+    for pid in service.worker_pids() {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+        assert_eq!(comm.trim_end(), "probe", "worker {pid}");
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        let argv0 = cmdline.split(|&b| b == 0).next().unwrap();
+        assert_eq!(
+            argv0,
+            program.as_os_str().as_encoded_bytes(),
+            "worker {pid}"
+        );
+    }
+}
+
+/// A reload abandoned at its second worker: the first worker, already
+/// replaced, is replaced again with the previous configuration, so every
+/// worker ends up on the configuration in force.
+#[test]
+fn an_abandoned_reload_replaces_the_workers_it_already_replaced() {
+    let (dir, conf) = config_file("p.conf", "");
+    let events_file = dir.path().join("events");
+    let good = format!("[probe]\nevents_file = {}\n", events_file.display());
+    std::fs::write(&conf, &good).unwrap();
+    let service = probe(&conf, &["--workers", "2"]);
+    let port = probe_port(&service);
+    service.wait_for_lines(&["all workers ready"], 1);
+    let old = service.worker_pids();
+
+    std::fs::write(&conf, format!("{good}fail_start_worker = 2\n")).unwrap();
+    service.signal(libc::SIGHUP);
+    service.wait_for_lines(&["reload abandoned"], 1);
+    service.wait_for_lines(&["every worker runs the previous configuration again"], 1);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let current = loop {
+        let pids = service.worker_pids();
+        let starts = events_of(&events_file, "start");
+        let generation_of = |pid: i32| {
+            starts
+                .iter()
+                .find(|e| e["pid"] == i64::from(pid))
+                .map(|e| e["generation"].clone())
+        };
+        let settled = pids.len() == 2
+            && pids
+                .iter()
+                .all(|&p| generation_of(p) == Some(serde_json::json!(0)));
+        if settled {
+            break pids;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "workers {pids:?}, starts {starts:?}:\n{}",
+            service.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let starts = events_of(&events_file, "start");
+    let worker_of = |pid: i32| {
+        let start = starts.iter().find(|e| e["pid"] == i64::from(pid)).unwrap();
+        start["worker"].as_i64().unwrap()
+    };
+    let kept: Vec<i64> = old
+        .iter()
+        .filter(|p| current.contains(p))
+        .map(|&p| worker_of(p))
+        .collect();
+    assert_eq!(kept, [2], "worker 2 kept, worker 1 replaced twice");
+    for _ in 0..10 {
+        let value = http::get(port, "/conf?name=probe.fail_start_worker").unwrap();
+        assert_eq!(value.body, "null");
+    }
+    assert!(is_running(service.pid()), "{}", service.log());
+}

@@ -64,9 +64,10 @@ pub struct ServiceOpts {
     #[opt]
     pub control_tcp_port: Option<Port>,
 
-    /// Failed starts in a row of one worker after which the service stops
-    /// with exit code 4 (0: never give up). A worker that dies within ten
-    /// seconds of starting counts as a failed start.
+    /// How many times in a row a worker is restarted after a failed start
+    /// (it died before it reported ready) before the service stops with
+    /// exit code 4; 0: never give up. With 3, a worker that never starts is
+    /// started 4 times: the first start and 3 restarts.
     #[opt(default = 10, min = 0)]
     pub worker_restart_limit: u32,
 

@@ -30,6 +30,7 @@ pub use kinds::{Dict, HostAddress, HostDomain, Hostname, Port, QuotedString, Uri
 pub use load::Loaded;
 pub use load::{LoadArgs, SourceArg, load};
 pub use registry::{RUNTIME_FLAGS, Registry};
+pub(crate) use reload::with_values_from;
 pub use reload::{OptionChange, ReloadMethod, Reloaded, reload};
 pub use resolved::{RawValue, Resolved, ResolvedGroup, Snapshot};
 pub use spec::{CONFIG_GROUPS, ConfigGroup, GroupSpec, OptionSpec, group_spec};

@@ -91,7 +91,10 @@ pub struct Reloaded {
     /// Options whose value changed and was applied, as `group.name`.
     pub changed: Vec<String>,
     /// Options whose value changed in the files but that need a restart to
-    /// take effect (`mutate` mode only), as `group.name`.
+    /// take effect, as `group.name`: in `mutate` mode the options not
+    /// marked `mutable`; in both modes, once the launcher has checked, the
+    /// options the main process applies only at start (listening sockets,
+    /// worker count).
     pub needs_restart: Vec<String>,
     /// Every change found, applied or not, with old and new values.
     pub changes: Vec<OptionChange>,
@@ -140,6 +143,22 @@ pub fn reload(
 }
 
 /// The current snapshot with the new values of the `mutable` options.
+/// `base` with the values of the options of `changes` taken from
+/// `source`; the list of files read stays that of `base`.
+///
+/// # Errors
+///
+/// When the combination is not valid (options checked together).
+pub(crate) fn with_values_from(
+    base: &Conf,
+    source: &Conf,
+    changes: &[&OptionChange],
+) -> Result<Conf, ConfigErrors> {
+    let mut snapshot = merge_mutable(base.snapshot(), source.snapshot(), changes);
+    snapshot.files.clone_from(&base.snapshot().files);
+    Conf::build(base.registry().clone(), snapshot)
+}
+
 fn merge_mutable(current: &Snapshot, newer: &Snapshot, mutable: &[&OptionChange]) -> Snapshot {
     let mut merged = current.clone();
     for change in mutable {

@@ -56,6 +56,9 @@ enum Purpose {
 struct Host<S> {
     setup: Setup,
     generation: u64,
+    /// The configuration and generation before a reload, until the
+    /// instance started with the new configuration is ready.
+    previous: Option<(Conf, u64)>,
     purpose: Purpose,
     reports: mpsc::UnboundedSender<Report>,
     report_rx: mpsc::UnboundedReceiver<Report>,
@@ -72,6 +75,7 @@ impl<S: Service> Host<S> {
         Host {
             setup,
             generation: 0,
+            previous: None,
             purpose: Purpose::Serve,
             reports,
             report_rx,
@@ -145,13 +149,28 @@ impl<S: Service> Host<S> {
         }
     }
 
-    /// What follows the end of an instance: a new one after a reload, or
-    /// nothing (the process exits).
+    /// What follows the end of an instance: a new one after a reload, the
+    /// previous configuration again when the reloaded one failed to start,
+    /// or nothing (the process exits).
     fn after_instance(&mut self, ending: Ending) -> Option<Instance> {
         if self.purpose == Purpose::Restart && ending == Ending::Stopped {
             self.purpose = Purpose::Serve;
             self.generation += 1;
             return Some(self.start_instance());
+        }
+        if self.purpose == Purpose::Serve && ending == Ending::StartFailed {
+            if let Some((conf, generation)) = self.previous.take() {
+                tracing::error!(
+                    service = S::NAME,
+                    generation,
+                    "the service failed to start with the reloaded configuration; \
+                     starting it again with the previous configuration"
+                );
+                self.setup.conf = conf;
+                self.setup.logs.reconfigure(&self.setup.conf);
+                self.generation = generation;
+                return Some(self.start_instance());
+            }
         }
         tracing::info!(service = S::NAME, "service ended");
         None
@@ -192,6 +211,7 @@ impl<S: Service> Host<S> {
         match report {
             Report::Ready => {
                 self.ready = true;
+                self.previous = None;
                 self.setup.notifier.ready();
                 self.setup
                     .notifier
@@ -269,7 +289,7 @@ impl<S: Service> Host<S> {
             &self.setup.conf,
             method,
         ) {
-            Ok(reloaded) => {
+            Ok(mut reloaded) => {
                 for warning in &reloaded.warnings {
                     tracing::warn!("{warning}");
                 }
@@ -278,6 +298,9 @@ impl<S: Service> Host<S> {
                         option = %option,
                         "option changed but is not mutable; restart to apply it"
                     );
+                }
+                if method == ReloadMethod::Reload {
+                    (self.setup.start_only)(&self.setup.conf, &mut reloaded);
                 }
                 tracing::info!(changed = ?reloaded.changed, "configuration reloaded");
                 self.apply(reloaded.conf, method, instance);
@@ -297,7 +320,7 @@ impl<S: Service> Host<S> {
     }
 
     fn apply(&mut self, conf: Conf, method: ReloadMethod, instance: &Instance) {
-        self.setup.conf = conf.clone();
+        let previous = std::mem::replace(&mut self.setup.conf, conf.clone());
         self.setup.logs.reconfigure(&conf);
         match method {
             ReloadMethod::Mutate => {
@@ -305,6 +328,7 @@ impl<S: Service> Host<S> {
                 self.setup.notifier.ready();
             }
             ReloadMethod::Reload => {
+                self.previous = Some((previous, self.generation));
                 self.purpose = Purpose::Restart;
                 self.ready = false;
                 let _ = instance.commands.send(Command::Stop {

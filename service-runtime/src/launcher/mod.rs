@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
-use crate::config::{self, Conf, ConfigError, ConfigErrors, LoadArgs, Registry};
+use crate::config::{self, Conf, ConfigError, ConfigErrors, LoadArgs, Registry, Reloaded};
 use crate::control::{self, ControlSocket};
 use crate::exit;
 use crate::http::{
@@ -46,6 +46,8 @@ pub(crate) struct Setup {
     pub(crate) listeners: Vec<Bound>,
     pub(crate) tls: Option<TlsAcceptor>,
     pub(crate) control: ControlSocket,
+    /// [`keep_start_only_options`] for the service.
+    pub(crate) start_only: fn(&Conf, &mut Reloaded),
 }
 
 /// The body of the `main` that `main!` generates.
@@ -121,6 +123,7 @@ pub fn run_main<S: Service>(version: &'static str) -> ! {
         listeners,
         tls,
         control,
+        start_only: keep_start_only_options::<S>,
     };
     let code = if workers == 1 {
         in_process::run::<S>(setup)
@@ -131,6 +134,44 @@ pub fn run_main<S: Service>(version: &'static str) -> ! {
         file.remove();
     }
     std::process::exit(code)
+}
+
+/// Changes that a reload cannot apply, because the main process uses them
+/// only at start: those that move a listening socket, and the worker count.
+/// Each keeps its running value, is named in a warning and moves from
+/// `changed` to `needs_restart`.
+fn keep_start_only_options<S: Service>(current: &Conf, reloaded: &mut Reloaded) {
+    let listeners = S::listeners(current);
+    let workers = S::workers(current).ok();
+    let start_only: Vec<&config::OptionChange> = reloaded
+        .changes
+        .iter()
+        .filter(|change| reloaded.changed.contains(&change.qualified_name()))
+        .filter(|change| {
+            config::with_values_from(current, &reloaded.conf, &[change]).is_ok_and(|alone| {
+                S::listeners(&alone) != listeners || S::workers(&alone).ok() != workers
+            })
+        })
+        .collect();
+    if start_only.is_empty() {
+        return;
+    }
+    for change in &start_only {
+        tracing::warn!(
+            option = %change.qualified_name(),
+            "option changed but the main process applies it only at start; \
+             the running value stays until the service is restarted"
+        );
+    }
+    match config::with_values_from(&reloaded.conf, current, &start_only) {
+        Ok(conf) => reloaded.conf = conf,
+        Err(errors) => {
+            tracing::warn!(%errors, "the new values of these options stay in the configuration")
+        }
+    }
+    let names: Vec<String> = start_only.iter().map(|c| c.qualified_name()).collect();
+    reloaded.changed.retain(|name| !names.contains(name));
+    reloaded.needs_restart.extend(names);
 }
 
 /// Sockets systemd passed (socket activation), by name.

@@ -6,9 +6,10 @@
 //! the one before, from half a second up to `worker_restart_backoff_max`,
 //! with ±20 % jitter so that workers do not restart in lockstep.
 //!
-//! A quick death before the worker reported ready is a failed start. After
-//! `worker_restart_limit` failed starts in a row in one slot (0: never), the
-//! main process stops every worker and exits with
+//! A quick death before the worker reported ready is a failed start. A slot
+//! is restarted after at most `worker_restart_limit` failed starts in a row
+//! (0: no limit); at the next one, the first start plus that many restarts,
+//! the main process stops every worker and exits with
 //! [`crate::exit::CRASH_LOOP`], leaving the decision to systemd's own
 //! restart limits. Workers that were killed after they started serving (by
 //! an operator, the OOM killer) are only slowed down, never given up on.

@@ -94,19 +94,34 @@ async fn build_and_start<S: Service>(
         Ok(service) => service,
         Err(error) => {
             let error = format!("{error:#}");
-            tracing::error!(service = S::NAME, %error, "service failed to build");
+            log_start_failure::<S>(ctx, &error, "service failed to build");
             report(Report::StartFailed(error));
             return None;
         }
     };
     if let Err(error) = service.start(ctx).await {
         let error = format!("{error:#}");
-        tracing::error!(service = S::NAME, %error, "service failed to start");
+        log_start_failure::<S>(ctx, &error, "service failed to start");
         report(Report::StartFailed(error));
         stop(&mut service, ctx, false, Some(Duration::from_secs(1))).await;
         return None;
     }
     Some(service)
+}
+
+/// In the main process the failure is logged here, at ERROR. A worker
+/// process reports it to the main process, which logs it once for the
+/// whole service, so the worker's own line is at DEBUG.
+fn log_start_failure<S: Service>(ctx: &Context, error: &str, message: &str) {
+    if ctx.worker_id() == 0 {
+        tracing::error!(service = S::NAME, error, "{message}");
+    } else {
+        tracing::debug!(
+            service = S::NAME,
+            error,
+            "{message}; reported to the main process"
+        );
+    }
 }
 
 async fn apply<S: Service>(

@@ -23,7 +23,7 @@ use command_fds::{CommandFdExt, FdMapping};
 
 use super::protocol::{self, CHANNEL_FD, FIRST_LISTENER_FD, FromWorker, ToWorker, WORKER_ENV};
 use super::restart::RestartPolicy;
-use crate::config::{ReloadMethod, reload};
+use crate::config::{Conf, ReloadMethod, reload};
 use crate::control::{Answer, ReloadOutcome};
 use crate::exit;
 use crate::http::Listener;
@@ -72,6 +72,8 @@ struct Worker {
     started: Instant,
     ready: bool,
     stopping: bool,
+    /// The new worker of an abandoned reload, killed on purpose.
+    discarded: bool,
     commands: mpsc::UnboundedSender<ToWorker>,
     kill: CancellationToken,
 }
@@ -105,6 +107,15 @@ enum Phase {
 struct Rollout {
     next_slot: usize,
     waiting_for: Option<u32>,
+    /// What the reload replaced, put back if it is abandoned; `None` when
+    /// the rollout itself puts the previous configuration back.
+    previous: Option<Previous>,
+}
+
+/// The configuration and generation in force before a reload.
+struct Previous {
+    conf: Conf,
+    generation: u64,
 }
 
 struct Supervisor {
@@ -124,6 +135,8 @@ struct Supervisor {
     policy: RestartPolicy,
     events: mpsc::UnboundedSender<Event>,
     event_rx: mpsc::UnboundedReceiver<Event>,
+    /// The main process's `argv[0]`, which workers get as theirs.
+    program: OsString,
     args: Vec<OsString>,
     operations: operations::Operations,
 }
@@ -150,6 +163,7 @@ impl Supervisor {
             policy,
             events,
             event_rx,
+            program: std::env::args_os().next().unwrap_or_default(),
             args: std::env::args_os().skip(1).collect(),
             operations: operations::Operations::default(),
         }
@@ -287,6 +301,7 @@ impl Supervisor {
         }
         let mut command = tokio::process::Command::new("/proc/self/exe");
         command
+            .arg0(&self.program)
             .args(&self.args)
             .env(WORKER_ENV, format!("{id}:{}", self.generation))
             .stdin(std::process::Stdio::null());
@@ -324,6 +339,7 @@ impl Supervisor {
             started: Instant::now(),
             ready: false,
             stopping: false,
+            discarded: false,
             commands,
             kill,
         })
@@ -412,7 +428,9 @@ impl Supervisor {
             return;
         };
         let id = worker.id;
-        if booting {
+        if booting && self.start_failure {
+            tracing::debug!(worker = id, pid, error, "worker failed to start too");
+        } else if booting {
             tracing::error!(
                 worker = id,
                 pid,
@@ -626,7 +644,7 @@ impl Supervisor {
             &self.setup.conf,
             method,
         );
-        let reloaded = match result {
+        let mut reloaded = match result {
             Ok(reloaded) => reloaded,
             Err(errors) => {
                 for error in &errors.0 {
@@ -645,12 +663,21 @@ impl Supervisor {
                 "option changed but is not mutable; restart to apply it"
             );
         }
+        if method == ReloadMethod::Reload {
+            (self.setup.start_only)(&self.setup.conf, &mut reloaded);
+        }
         tracing::info!(changed = ?reloaded.changed, "new configuration validated");
-        self.setup.conf = reloaded.conf;
+        let previous = Previous {
+            conf: std::mem::replace(&mut self.setup.conf, reloaded.conf),
+            generation: self.generation,
+        };
         self.setup.logs.reconfigure(&self.setup.conf);
         match method {
             ReloadMethod::Mutate => self.mutate_workers(),
-            ReloadMethod::Reload => self.start_rollout(),
+            ReloadMethod::Reload => {
+                self.generation += 1;
+                self.start_rollout(Some(previous));
+            }
         }
         ReloadOutcome::Applied {
             changed: reloaded.changed,
@@ -668,24 +695,45 @@ impl Supervisor {
         self.setup.notifier.ready();
     }
 
-    fn start_rollout(&mut self) {
-        self.generation += 1;
+    /// Replaces, one at a time, every worker that is not of the current
+    /// generation.
+    fn start_rollout(&mut self, previous: Option<Previous>) {
         self.rollout = Some(Rollout {
             next_slot: 0,
             waiting_for: None,
+            previous,
         });
         self.advance_rollout();
     }
 
-    /// Starts the next slot's replacement, or finishes the reload.
+    /// Starts the next slot's replacement, or finishes the reload. Slots
+    /// whose worker already is of the current generation (restarted during
+    /// the reload) are skipped.
     fn advance_rollout(&mut self) {
         let Some(rollout) = self.rollout.as_mut() else {
             return;
         };
-        let index = rollout.next_slot;
+        let generation = self.generation;
+        let mut index = rollout.next_slot;
+        while self
+            .slots
+            .get(index)
+            .and_then(|slot| slot.current.as_ref())
+            .is_some_and(|w| w.generation == generation)
+        {
+            index += 1;
+        }
         if index >= self.slots.len() {
+            let restoring = rollout.previous.is_none();
             self.rollout = None;
-            tracing::info!(generation = self.generation, "reload finished");
+            if restoring {
+                tracing::info!(
+                    generation,
+                    "every worker runs the previous configuration again"
+                );
+            } else {
+                tracing::info!(generation, "reload finished");
+            }
             self.setup.notifier.ready();
             self.check_all_ready();
             if std::mem::take(&mut self.reload_pending) {
@@ -693,7 +741,7 @@ impl Supervisor {
             }
             return;
         }
-        rollout.next_slot += 1;
+        rollout.next_slot = index + 1;
         self.spawn_into(index);
         let pid = self.slots[index].current.as_ref().map(|w| w.pid);
         if let Some(rollout) = self.rollout.as_mut() {
@@ -711,14 +759,19 @@ impl Supervisor {
     }
 
     /// A new worker could not start: put the previous worker of its slot
-    /// back in service and keep the others.
+    /// back in service, and the configuration and generation that were in
+    /// force before the reload. Workers the reload already replaced run
+    /// the abandoned configuration: they are replaced again, one at a
+    /// time, with the previous one.
     fn abandon_rollout(&mut self) {
         let Some(rollout) = self.rollout.take() else {
             return;
         };
         let index = rollout.next_slot - 1;
         let slot = &mut self.slots[index];
-        if let Some(failed) = slot.current.take() {
+        if let Some(mut failed) = slot.current.take() {
+            failed.stopping = true;
+            failed.discarded = true;
             failed.kill.cancel();
             slot.retiring.push(failed);
         }
@@ -728,8 +781,36 @@ impl Supervisor {
         self.setup
             .notifier
             .status("reload failed: a new worker did not start");
-        self.setup.notifier.ready();
         self.reload_pending = false;
+        let Some(previous) = rollout.previous else {
+            tracing::error!(
+                worker = index + 1,
+                "the previous configuration could not be put back on every worker"
+            );
+            self.setup.notifier.ready();
+            return;
+        };
+        let abandoned = self.generation;
+        self.generation = previous.generation;
+        self.setup.conf = previous.conf;
+        self.setup.logs.reconfigure(&self.setup.conf);
+        let replaced = self.slots.iter().filter(|slot| {
+            slot.current
+                .as_ref()
+                .is_some_and(|w| w.generation == abandoned)
+        });
+        let replaced = replaced.count();
+        tracing::warn!(
+            generation = self.generation,
+            abandoned_generation = abandoned,
+            workers_to_replace_again = replaced,
+            "reload abandoned: previous configuration restored"
+        );
+        if replaced == 0 {
+            self.setup.notifier.ready();
+        } else {
+            self.start_rollout(None);
+        }
     }
 }
 
@@ -752,6 +833,15 @@ fn log_exit(worker: &Worker, status: Option<ExitStatus>) {
         return;
     };
     let expected = worker.stopping;
+    if worker.discarded {
+        tracing::info!(
+            worker = worker.id,
+            pid = worker.pid,
+            "the new worker of the abandoned reload ended: {}",
+            describe_status(status)
+        );
+        return;
+    }
     match (status.code(), status.signal()) {
         (Some(0), _) if expected => {
             tracing::info!(worker = worker.id, pid = worker.pid, "worker stopped");
@@ -769,11 +859,27 @@ fn log_exit(worker: &Worker, status: Option<ExitStatus>) {
                 worker = worker.id,
                 pid = worker.pid,
                 signal,
-                "worker killed by signal {signal}"
+                "worker killed by signal {signal} ({})",
+                signal_name(signal)
             );
         }
         _ => tracing::warn!(worker = worker.id, pid = worker.pid, "worker exited"),
     }
+}
+
+/// An exit status in words: `exit status 1`, `killed by signal 9 (SIGKILL)`.
+fn describe_status(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit status {code}"),
+        (_, Some(signal)) => format!("killed by signal {signal} ({})", signal_name(signal)),
+        _ => "unknown status".to_string(),
+    }
+}
+
+/// The name of a signal number, `SIGABRT` for 6.
+fn signal_name(signal: i32) -> &'static str {
+    signal_hook::low_level::signal_name(signal).unwrap_or("unknown signal")
 }
 
 /// Watches one child: forwards commands to it, its reports to the
@@ -795,17 +901,20 @@ impl Watch {
         loop {
             tokio::select! {
                 status = self.child.wait() => {
+                    // What the worker wrote before it exited (a start
+                    // failure and its error) is reported before its exit.
+                    while reading {
+                        let next = receiver.recv::<FromWorker>();
+                        match tokio::time::timeout(Duration::from_millis(200), next).await {
+                            Ok(Ok(Some(message))) => forward(pid, message, &events),
+                            _ => reading = false,
+                        }
+                    }
                     let _ = events.send(Event::Exited { pid, status: status.ok() });
                     return;
                 }
                 message = receiver.recv::<FromWorker>(), if reading => match message {
-                    Ok(Some(FromWorker::Ready)) => { let _ = events.send(Event::Ready { pid }); }
-                    Ok(Some(FromWorker::StartFailed { error })) => {
-                        let _ = events.send(Event::StartFailed { pid, error });
-                    }
-                    Ok(Some(FromWorker::Answer { id, answer })) => {
-                        let _ = events.send(Event::Answer { id, answer });
-                    }
+                    Ok(Some(message)) => forward(pid, message, &events),
                     Ok(None) | Err(_) => reading = false,
                 },
                 Some(command) = self.commands.recv() => { let _ = sender.send(&command).await; }
@@ -816,6 +925,16 @@ impl Watch {
             }
         }
     }
+}
+
+/// Passes a worker's message on to the supervisor.
+fn forward(pid: u32, message: FromWorker, events: &mpsc::UnboundedSender<Event>) {
+    let event = match message {
+        FromWorker::Ready => Event::Ready { pid },
+        FromWorker::StartFailed { error } => Event::StartFailed { pid, error },
+        FromWorker::Answer { id, answer } => Event::Answer { id, answer },
+    };
+    let _ = events.send(event);
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

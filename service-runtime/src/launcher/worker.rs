@@ -46,6 +46,7 @@ pub(crate) fn identity_from_env() -> Option<Identity> {
 
 /// Runs this process as a worker; never returns.
 pub(crate) fn run<S: Service>(identity: Identity) -> ! {
+    set_process_name(S::NAME);
     // SAFETY: the main process put one end of a socket pair at this
     // descriptor for this process alone; nothing else in the process owns
     // it, and it is taken exactly once.
@@ -76,6 +77,23 @@ pub(crate) fn run<S: Service>(identity: Identity) -> ! {
     let code = runtime.block_on(serve::<S>(ctx, channel, logs));
     runtime.shutdown_timeout(Duration::from_millis(100));
     std::process::exit(code)
+}
+
+/// Names this process after the service in `ps` and `top`, which would
+/// otherwise show `exe`, the last part of `/proc/self/exe`. The kernel
+/// keeps the first 15 bytes. Called before any thread starts, so that the
+/// threads started later inherit the name too.
+fn set_process_name(name: &str) {
+    let mut buffer = [0u8; 16];
+    let bytes = name.as_bytes();
+    let length = bytes.len().min(15);
+    buffer[..length].copy_from_slice(&bytes[..length]);
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16
+    // bytes; `buffer` is 16 bytes long, its last byte is always 0 and it
+    // outlives the call. The call only renames the calling thread.
+    unsafe {
+        libc::prctl(libc::PR_SET_NAME, buffer.as_ptr() as libc::c_ulong, 0, 0, 0);
+    }
 }
 
 /// Reads the first message, which carries the configuration and names the
