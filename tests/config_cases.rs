@@ -525,13 +525,16 @@ fn check_config_prints_every_problem_and_fails() {
     assert_eq!(errors.len(), 3, "{errors:#?}");
     for expected in [
         format!(
-            "{file}:3: option [DEFAULT] restart_method: invalid value \"restart\": expected one of: reload, mutate"
+            "{file}:3: option [DEFAULT] restart_method: invalid value \"restart\": \
+             expected one of: reload, mutate"
         ),
         format!(
-            "{file}:2: option [DEFAULT] workers: invalid value \"0\": should be greater than or equal to 1"
+            "{file}:2: option [DEFAULT] workers: invalid value \"0\": \
+             should be greater than or equal to 1"
         ),
         format!(
-            "{file}:5: option [probe] tick_spacing: invalid value \"x\": expected a number, such as 2.5 or 10"
+            "{file}:5: option [probe] tick_spacing: invalid value \"x\": \
+             expected a number, such as 2.5 or 10"
         ),
     ] {
         let found = errors

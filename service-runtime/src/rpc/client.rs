@@ -438,7 +438,11 @@ impl ClientSession {
                 Ok(()) => break,
                 Err((error, consumed)) => {
                     self.link.clear();
-                    tracing::warn!(target: LOG_TARGET, %error, "lost the RPC client's broker connection");
+                    tracing::warn!(
+                        target: LOG_TARGET,
+                        %error,
+                        "lost the RPC client's broker connection"
+                    );
                     setup_failures = if consumed { 0 } else { setup_failures + 1 };
                     if setup_failures > 0 {
                         let wait =

@@ -534,7 +534,12 @@ impl Shared {
         {
             Ok(handler) => handler.clone(),
             Err(error) => {
-                tracing::warn!(target: LOG_TARGET, method = %request.method, %error, "cannot dispatch");
+                tracing::warn!(
+                    target: LOG_TARGET,
+                    method = %request.method,
+                    %error,
+                    "cannot dispatch"
+                );
                 return Err(error);
             }
         };
@@ -548,7 +553,12 @@ impl Shared {
         };
         result.unwrap_or_else(|panic| {
             let message = panic_message(&panic);
-            tracing::error!(target: LOG_TARGET, method = %request.method, %message, "RPC handler panicked");
+            tracing::error!(
+                target: LOG_TARGET,
+                method = %request.method,
+                %message,
+                "RPC handler panicked"
+            );
             Err(RpcError::new("RpcEndpointPanic", message))
         })
     }
@@ -563,7 +573,11 @@ impl Shared {
         };
         let interval = timeout.trunc() / 2.0;
         if interval < 1.0 {
-            tracing::warn!(target: LOG_TARGET, timeout, "ignoring a call-monitor timeout under 2 s");
+            tracing::warn!(
+                target: LOG_TARGET,
+                timeout,
+                "ignoring a call-monitor timeout under 2 s"
+            );
             return std::future::pending().await;
         }
         let interval = Duration::from_secs_f64(interval);
@@ -600,7 +614,12 @@ impl Shared {
         outcome: Result<Value, RpcError>,
     ) {
         if self.reply_queue_gone(reply_q) {
-            tracing::warn!(target: LOG_TARGET, reply_q, msg_id, "reply queue is gone; dropping the reply");
+            tracing::warn!(
+                target: LOG_TARGET,
+                reply_q,
+                msg_id,
+                "reply queue is gone; dropping the reply"
+            );
             return;
         }
         let (result, failure) = match outcome {
