@@ -761,3 +761,32 @@ fn an_abandoned_reload_replaces_the_workers_it_already_replaced() {
     }
     assert!(is_running(service.pid()), "{}", service.log());
 }
+
+/// Durations as large as the options accept (`u64::MAX` seconds) mean
+/// "never": they must not overflow a deadline, in the main process at a
+/// stop nor in a worker at each HTTP connection.
+#[test]
+fn the_largest_durations_mean_never_instead_of_a_panic() {
+    for workers in ["1", "2"] {
+        let (_dir, path) = config_file(
+            "huge.conf",
+            &format!(
+                "[DEFAULT]\nworkers = {workers}\nbind_port = 0\n\
+                 graceful_shutdown_timeout = {max}\nclient_socket_timeout = {max}\n",
+                max = u64::MAX
+            ),
+        );
+        let mut service = probe(&path, &[]);
+        let port = probe_port(&service);
+        let ready = if workers == "1" { "service started" } else { "all workers ready" };
+        service.wait_for_lines(&[ready], 1);
+        for _ in 0..3 {
+            let response = http::get(port, "/ping").expect("served despite the huge timeout");
+            assert_eq!(response.status, 200, "log:\n{}", service.log());
+        }
+
+        service.signal(libc::SIGTERM);
+        assert_eq!(service.wait_exit_code(), 0, "log:\n{}", service.log());
+        assert!(service.lines_with(&["panicked"]).is_empty(), "{}", service.log());
+    }
+}

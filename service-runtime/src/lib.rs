@@ -40,6 +40,7 @@ extern crate self as service_runtime;
 
 pub mod config;
 mod control;
+mod deadline;
 pub mod exit;
 pub mod http;
 mod launcher;

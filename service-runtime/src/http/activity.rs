@@ -76,8 +76,11 @@ impl Activity {
     /// one.
     pub(crate) fn deadline(&self, timeout: Duration) -> Option<Instant> {
         let state = self.lock();
-        let idle = (state.in_flight == 0).then(|| state.idle_since + timeout);
-        let blocked = state.write_blocked_since.map(|since| since + timeout);
+        let idle =
+            (state.in_flight == 0).then(|| crate::deadline::after(state.idle_since, timeout));
+        let blocked = state
+            .write_blocked_since
+            .map(|since| crate::deadline::after(since, timeout));
         match (idle, blocked) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

@@ -267,7 +267,8 @@ impl<S: Service> Host<S> {
         self.setup.notifier.stopping();
         self.setup.listeners.clear();
         let timeout = self.opts().graceful_shutdown_timeout;
-        let deadline = (timeout > 0).then(|| Instant::now() + Duration::from_secs(timeout));
+        let deadline =
+            (timeout > 0).then(|| crate::deadline::from_now(Duration::from_secs(timeout)));
         self.purpose = Purpose::Shutdown(deadline);
         let budget = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let _ = instance.commands.send(Command::Stop {

@@ -497,7 +497,7 @@ impl Supervisor {
                     let worker = index + 1;
                     tracing::warn!(worker, delay = ?delay, "worker keeps dying; restart delayed");
                 }
-                self.slots[index].respawn_at = Some(Instant::now() + delay);
+                self.slots[index].respawn_at = Some(crate::deadline::from_now(delay));
                 self.slots[index].restarts += 1;
             }
             None => {
@@ -590,7 +590,8 @@ impl Supervisor {
         self.setup.listeners.clear();
         self.rollout = None;
         let timeout = self.opts().graceful_shutdown_timeout;
-        let deadline = (timeout > 0).then(|| Instant::now() + Duration::from_secs(timeout));
+        let deadline =
+            (timeout > 0).then(|| crate::deadline::from_now(Duration::from_secs(timeout)));
         self.phase = Phase::Stopping { deadline };
         for slot in &mut self.slots {
             slot.respawn_at = None;

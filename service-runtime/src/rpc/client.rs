@@ -141,7 +141,7 @@ impl RpcClient {
         }
         let args = self.check(method, args)?;
         let timeout = self.effective_timeout();
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::deadline::from_now(timeout);
         let session = self
             .transport
             .client_session()
@@ -195,7 +195,7 @@ impl RpcClient {
     pub async fn cast(&self, ctx: &RpcContext, method: &str, args: Value) -> Result<(), CallError> {
         let args = self.check(method, args)?;
         let timeout = self.effective_timeout();
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::deadline::from_now(timeout);
         let session = self
             .transport
             .client_session()
@@ -308,7 +308,9 @@ impl ReplyWait<'_> {
         let mut result = Value::Null;
         let mut heard = Instant::now();
         loop {
-            let monitor_deadline = self.monitor.map(|monitor| heard + monitor);
+            let monitor_deadline = self
+                .monitor
+                .map(|monitor| crate::deadline::after(heard, monitor));
             let wake = monitor_deadline.map_or(self.deadline, |m| m.min(self.deadline));
             let reply = match tokio::time::timeout_at(wake, replies.recv()).await {
                 Ok(Some(reply)) => reply,

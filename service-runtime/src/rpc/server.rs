@@ -594,7 +594,7 @@ impl Shared {
             let outgoing = reply_outgoing(reply_q, &body);
             let sent = self
                 .link
-                .publish(&outgoing, Instant::now() + interval)
+                .publish(&outgoing, crate::deadline::from_now(interval))
                 .await;
             if !matches!(sent, Ok(Published::Confirmed)) {
                 tracing::debug!(target: LOG_TARGET, msg_id, "stopping call-monitor heartbeats");
@@ -635,7 +635,7 @@ impl Shared {
         };
         let body = wire::wrap(&reply.to_message());
         let outgoing = reply_outgoing(reply_q, &body);
-        let deadline = Instant::now() + self.settings.missing_consumer_timeout;
+        let deadline = crate::deadline::from_now(self.settings.missing_consumer_timeout);
         loop {
             let problem = match self.link.publish(&outgoing, deadline).await {
                 Ok(Published::Confirmed) => return,
