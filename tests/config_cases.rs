@@ -504,6 +504,17 @@ fn check_config_accepts_a_valid_configuration() {
 }
 
 #[test]
+fn an_endless_config_file_is_refused_instead_of_filling_the_memory() {
+    let home = Home::new();
+    let checked = home.run(&["--check-config", "--config-file", "/dev/zero"], &[]);
+    assert_eq!(checked.code, 78, "{checked:#?}");
+    assert_eq!(
+        checked.stderr,
+        ["error: config file /dev/zero is larger than 64 MiB; is it the right file?"]
+    );
+}
+
+#[test]
 fn check_config_without_a_file_says_none_was_read() {
     let home = Home::new();
     let checked = home.run(&["--check-config"], &[]);

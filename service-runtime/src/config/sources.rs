@@ -107,9 +107,23 @@ pub(crate) fn search_places(project: &str) -> Vec<PathBuf> {
     places
 }
 
+/// The largest configuration file read: far beyond any real one, and small
+/// enough that a mistaken `--config-file /dev/zero` fails fast instead of
+/// filling the memory.
+pub(crate) const MAX_FILE_SIZE: u64 = 64 * 1024 * 1024;
+
 fn read_file(path: &Path, errors: &mut Vec<ConfigError>) -> Option<ReadFile> {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
+    let bytes = match read_capped(path) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => {
+            let message = format!(
+                "config file {} is larger than {} MiB; is it the right file?",
+                path.display(),
+                MAX_FILE_SIZE / (1024 * 1024)
+            );
+            errors.push(ConfigError::general(None, message));
+            return None;
+        }
         Err(error) => {
             errors.push(unreadable(path, &error, "config file"));
             return None;
@@ -129,6 +143,18 @@ fn read_file(path: &Path, errors: &mut Vec<ConfigError>) -> Option<ReadFile> {
             None
         }
     }
+}
+
+/// The whole file, or `None` when it holds more than [`MAX_FILE_SIZE`]
+/// bytes. Pipes (`--config-file <(...)`) are read like files.
+fn read_capped(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_SIZE + 1).read_to_end(&mut bytes)?;
+    let within = u64::try_from(bytes.len()).is_ok_and(|len| len <= MAX_FILE_SIZE);
+    Ok(within.then_some(bytes))
 }
 
 /// The error for a file or directory that cannot be read. "Not found" and
