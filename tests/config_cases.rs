@@ -514,6 +514,23 @@ fn an_endless_config_file_is_refused_instead_of_filling_the_memory() {
     );
 }
 
+/// `--print-config | head -1`: a reader that has gone is no error, and
+/// certainly no panic.
+#[test]
+fn printing_to_a_closed_pipe_exits_quietly() {
+    let home = Home::new();
+    for action in ["--print-config", "--generate-config"] {
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        drop(reader);
+        let mut command = home.command(&[action], &[]);
+        command.stdout(Stdio::from(writer)).stderr(Stdio::piped());
+        let output = command.output().expect("the probe runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{action}: {stderr}");
+        assert!(stderr.is_empty(), "{action}: {stderr}");
+    }
+}
+
 #[test]
 fn check_config_without_a_file_says_none_was_read() {
     let home = Home::new();

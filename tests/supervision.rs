@@ -778,7 +778,11 @@ fn the_largest_durations_mean_never_instead_of_a_panic() {
         );
         let mut service = probe(&path, &[]);
         let port = probe_port(&service);
-        let ready = if workers == "1" { "service started" } else { "all workers ready" };
+        let ready = if workers == "1" {
+            "service started"
+        } else {
+            "all workers ready"
+        };
         service.wait_for_lines(&[ready], 1);
         for _ in 0..3 {
             let response = http::get(port, "/ping").expect("served despite the huge timeout");
@@ -787,6 +791,10 @@ fn the_largest_durations_mean_never_instead_of_a_panic() {
 
         service.signal(libc::SIGTERM);
         assert_eq!(service.wait_exit_code(), 0, "log:\n{}", service.log());
-        assert!(service.lines_with(&["panicked"]).is_empty(), "{}", service.log());
+        assert!(
+            service.lines_with(&["panicked"]).is_empty(),
+            "{}",
+            service.log()
+        );
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::codec::{FramedRead, LinesCodec};
+use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 
 use super::protocol::{self, Command};
 use super::{Answer, ControlRequest};
@@ -239,6 +239,21 @@ async fn refuse(mut stream: tokio::net::UnixStream) {
     let _ = stream.write_all(line.as_bytes()).await;
 }
 
+/// Why a line could not be read, for the client: too long, not UTF-8 (the
+/// codec reports that as an I/O error of kind `InvalidData`), or a failed
+/// read.
+fn unreadable_line(error: &LinesCodecError) -> String {
+    match error {
+        LinesCodecError::MaxLineLengthExceeded => {
+            format!("command longer than {MAX_LINE} bytes")
+        }
+        LinesCodecError::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
+            "a command must be UTF-8 text".to_string()
+        }
+        LinesCodecError::Io(io) => format!("cannot read the command: {io}"),
+    }
+}
+
 /// Answers the commands of one connection, in order, until it closes.
 async fn serve_connection<T>(stream: T, requests: mpsc::UnboundedSender<ControlRequest>)
 where
@@ -249,9 +264,8 @@ where
     loop {
         let line = match tokio::time::timeout(IDLE_TIMEOUT, lines.next()).await {
             Ok(Some(Ok(line))) => line,
-            Ok(Some(Err(_))) => {
-                let answer = Err(format!("command longer than {MAX_LINE} bytes"));
-                let _ = write_answer(&mut write, &answer).await;
+            Ok(Some(Err(error))) => {
+                let _ = write_answer(&mut write, &Err(unreadable_line(&error))).await;
                 return;
             }
             Ok(None) | Err(_) => return,
@@ -328,6 +342,22 @@ mod tests {
         assert!(error.to_string().contains("is not a socket"), "{error}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "data");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_command_that_is_not_utf8_is_answered_as_such() {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+        let (client, server) = tokio::io::duplex(1024);
+        let (requests, _unanswered) = mpsc::unbounded_channel();
+        let serving = tokio::spawn(serve_connection(server, requests));
+        let (read, mut write) = tokio::io::split(client);
+        write.write_all(b"\xff\xfe status\n").await.unwrap();
+
+        let mut answer = String::new();
+        BufReader::new(read).read_line(&mut answer).await.unwrap();
+        assert!(answer.contains("a command must be UTF-8 text"), "{answer}");
+        serving.await.unwrap();
     }
 
     fn tempfile_dir() -> PathBuf {

@@ -66,8 +66,7 @@ pub fn run_main<S: Service>(version: &'static str) -> ! {
     let request = cli::parse(S::NAME, version, &registry, std::env::args_os().collect());
     match request.action {
         Action::GenerateConfig => {
-            print!("{}", config::sample::generate(&registry));
-            std::process::exit(exit::OK);
+            print_and_exit(&config::sample::generate(&registry));
         }
         Action::CheckConfig | Action::PrintConfig | Action::Run | Action::Ctl => {}
     }
@@ -268,14 +267,31 @@ fn check_config(conf: &Conf, warnings: &[String]) -> ! {
 /// `--print-config`: one line per option, `group.name = value (source)`,
 /// the value as JSON and secrets masked, after a line naming the files.
 fn print_config(conf: &Conf) -> ! {
-    println!("# {}", describe_files(conf));
+    let mut text = format!("# {}\n", describe_files(conf));
     for value in conf.effective_values() {
-        println!(
-            "{}.{} = {} ({})",
+        let line = format!(
+            "{}.{} = {} ({})\n",
             value.group, value.name, value.value, value.source
         );
+        text.push_str(&line);
     }
-    std::process::exit(exit::OK)
+    print_and_exit(&text)
+}
+
+/// Writes `text` to standard output and exits 0. A reader that stops early
+/// (`--print-config | head`) is no error; any other write failure is
+/// reported and exits 1.
+fn print_and_exit(text: &str) -> ! {
+    use std::io::Write;
+
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+            eprintln!("error: cannot write to standard output: {error}");
+            std::process::exit(exit::START_FAILED)
+        }
+        _ => std::process::exit(exit::OK),
+    }
 }
 
 /// `files read: a, b`, or `no configuration file read`: the defaults and
