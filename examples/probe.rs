@@ -63,12 +63,12 @@ pub struct ProbeOpts {
     #[opt(default = 1.0, min = 0.01, mutable)]
     pub tick_spacing: f64,
 
-    /// Seconds each run of `tick` keeps working.
-    #[opt(default = 0.0, min = 0.0)]
+    /// Seconds each run of `tick` keeps working (at most a day).
+    #[opt(default = 0.0, min = 0.0, max = 86400.0)]
     pub tick_cost: f64,
 
-    /// Seconds the stop hook blocks.
-    #[opt(default = 0.0, min = 0.0)]
+    /// Seconds the stop hook blocks (at most a day).
+    #[opt(default = 0.0, min = 0.0, max = 86400.0)]
     pub stop_delay: f64,
 
     /// How the `flaky` periodic task fails on every run: `none`, `error`
