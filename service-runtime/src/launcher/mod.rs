@@ -38,6 +38,7 @@ use crate::service::Service;
 use crate::systemd::{self, Notifier};
 
 pub(crate) use cli::Action;
+pub use references::option_reference_errors;
 
 /// Everything the main process knows once the configuration is loaded.
 pub(crate) struct Setup {
@@ -209,7 +210,7 @@ fn activated_sockets() -> Vec<(String, Listener)> {
 /// start report it with the other problems: the options the program's own
 /// expansion refers to, and the TLS settings.
 fn start_checks<S: Service>(registry: &Registry, snapshot: &Snapshot) -> Vec<ConfigError> {
-    let mut errors = references::check::<S>(registry);
+    let mut errors = references::option_reference_errors::<S>(registry);
     errors.extend(tls_errors(registry, snapshot));
     errors
 }

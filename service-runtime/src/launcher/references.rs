@@ -12,9 +12,17 @@ use crate::config::{ConfigError, Kind, OptionSpec, Registry};
 use crate::periodic::Spacing;
 use crate::service::Service;
 
-/// Every option reference of `S` that the program's declarations cannot
-/// satisfy, one error each.
-pub(crate) fn check<S: Service>(registry: &Registry) -> Vec<ConfigError> {
+/// Every option that the expansion of `S` refers to and that the program
+/// does not declare with a usable kind, one error each: the worker count
+/// option of `#[service(workers = group.option)]` (an integer option) and
+/// the spacing option of each `#[periodic(spacing = group.option)]` (an
+/// integer, float or duration option). Start-up and `--check-config` run
+/// this check and stop with exit code 78 when it finds anything.
+///
+/// Each message says that the mistake is in the program, not in the
+/// configuration, for example "the service `probe` takes its worker count
+/// from option [inventory] nosuch, which no #[config_group] declares".
+pub fn option_reference_errors<S: Service>(registry: &Registry) -> Vec<ConfigError> {
     let mut errors = Vec::new();
     if let Some((group, name)) = S::workers_option() {
         let user = format!("the service `{}` takes its worker count", S::NAME);
