@@ -548,7 +548,8 @@ fn check_config_prints_every_problem_and_fails() {
 /// Every problem of `[ssl]` is reported with the bad values of other
 /// groups, in reading order: each file on its own (a missing certificate
 /// does not hide a key file that is not PEM), the version, and the value
-/// of an ordinary option. Start-up reports the same list.
+/// of an ordinary option. Start-up reports the same list; `--print-config`
+/// does not check the TLS files.
 #[test]
 fn check_config_reports_tls_problems_with_every_other_problem() {
     let home = Home::new();
@@ -583,6 +584,14 @@ fn check_config_reports_tls_problems_with_every_other_problem() {
     assert_eq!(checked, expected);
     let started = config_errors(&home, &["--config-file", &file]);
     assert_eq!(started, expected);
+
+    // `--print-config` starts nothing, so TLS files do not stop it.
+    let tls_only = home.write(
+        "tls-only.conf",
+        &format!("[ssl]\ncert_file = /nonexistent/cert.pem\nkey_file = {key}\n"),
+    );
+    let printed = home.printed(&["--config-file", &tls_only], &[], "ssl.key_file");
+    assert_eq!(printed, (format!("{key:?}"), format!("{tls_only}:3")));
 }
 
 #[test]
