@@ -573,6 +573,55 @@ fn check_config_prints_every_problem_and_fails() {
     }
 }
 
+/// Every problem of `[ssl]` is reported with the bad values of other
+/// groups, in reading order: each file on its own (a missing certificate
+/// does not hide a key file that is not PEM), the version, and the value
+/// of an ordinary option. Start-up reports the same list; `--print-config`
+/// does not check the TLS files.
+#[test]
+fn check_config_reports_tls_problems_with_every_other_problem() {
+    let home = Home::new();
+    let key = home.write("key.txt", "this is not a key\n");
+    let file = home.write(
+        "tls.conf",
+        &format!(
+            "[probe]\ntick_spacing = x\n[ssl]\ncert_file = /nonexistent/cert.pem\n\
+             key_file = {key}\nversion = tlsv1\n"
+        ),
+    );
+    let expected = [
+        format!(
+            "error: {file}:2: option [probe] tick_spacing: invalid value \"x\": \
+             expected a number, such as 2.5 or 10"
+        ),
+        format!(
+            "error: {file}:4: option [ssl] cert_file: invalid value \"/nonexistent/cert.pem\": \
+             the file does not exist"
+        ),
+        format!(
+            "error: {file}:5: option [ssl] key_file: invalid value \"{key}\": not a PEM file \
+             with a PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY block"
+        ),
+        format!(
+            "error: {file}:6: option [ssl] version: invalid value \"tlsv1\": expected one of \
+             `tlsv1_2` (TLS 1.2 and 1.3), `tlsv1_3` (TLS 1.3 only); TLS 1.0, TLS 1.1 and SSL \
+             are not offered"
+        ),
+    ];
+    let checked = config_errors(&home, &["--check-config", "--config-file", &file]);
+    assert_eq!(checked, expected);
+    let started = config_errors(&home, &["--config-file", &file]);
+    assert_eq!(started, expected);
+
+    // `--print-config` starts nothing, so TLS files do not stop it.
+    let tls_only = home.write(
+        "tls-only.conf",
+        &format!("[ssl]\ncert_file = /nonexistent/cert.pem\nkey_file = {key}\n"),
+    );
+    let printed = home.printed(&["--config-file", &tls_only], &[], "ssl.key_file");
+    assert_eq!(printed, (format!("{key:?}"), format!("{tls_only}:3")));
+}
+
 #[test]
 fn secrets_are_masked_in_print_config_errors_logs_and_conf() {
     let home = Home::new();

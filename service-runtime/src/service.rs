@@ -11,6 +11,8 @@ use tokio_util::task::TaskTracker;
 use crate::config::Conf;
 use crate::http::{Listener, TlsAcceptor};
 
+pub use crate::launcher::option_reference_errors;
+
 /// A long-running service: what `#[service]` implements for a user's type.
 ///
 /// One instance lives in each worker process (or in the main process when

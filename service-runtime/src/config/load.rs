@@ -9,7 +9,7 @@ use super::registry::Registry;
 use super::resolved::{RawValue, Resolved, Snapshot, is_missing_required};
 use super::sources::{self, ReadFile};
 use super::spec::OptionSpec;
-use super::{Conf, ConfigError, ConfigErrors, DEFAULT_GROUP, MASK, Source, ini};
+use super::{Conf, ConfigError, ConfigErrors, DEFAULT_GROUP, MASK, Source, ini, reading_position};
 
 /// A `--config-file` or `--config-dir` argument, in command-line order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,6 +54,17 @@ pub struct Loaded {
 /// Every problem found: unreadable or missing files, syntax errors, bad
 /// values, missing required options, unresolvable references.
 pub fn load(registry: &Arc<Registry>, args: &LoadArgs) -> Result<Loaded, ConfigErrors> {
+    load_checking(registry, args, &|_, _| Vec::new())
+}
+
+/// [`load`], with `check` run over the values read even when some of them
+/// are bad, so that the problems it finds are reported with the others,
+/// all in reading order.
+pub(crate) fn load_checking(
+    registry: &Arc<Registry>,
+    args: &LoadArgs,
+    check: &dyn Fn(&Registry, &Snapshot) -> Vec<ConfigError>,
+) -> Result<Loaded, ConfigErrors> {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
 
@@ -71,19 +82,27 @@ pub fn load(registry: &Arc<Registry>, args: &LoadArgs) -> Result<Loaded, ConfigE
         files: paths,
         values,
     };
-    match Conf::build(registry.clone(), snapshot) {
-        Ok(conf) if errors.is_empty() => Ok(Loaded { conf, warnings }),
-        Ok(_) => Err(ConfigErrors(errors)),
-        Err(ConfigErrors(more)) => {
-            // A file that could not be read may well set the option: saying
-            // it is missing would send the operator to the wrong place.
-            let relevant = more
-                .into_iter()
-                .filter(|error| !(unread_files && is_missing_required(error)));
-            errors.extend(relevant);
-            Err(ConfigErrors(errors))
+    let mut checked = check(registry, &snapshot);
+    let order = Snapshot {
+        files: snapshot.files.clone(),
+        values: Values::new(),
+    };
+    let mut value_errors = match Conf::build(registry.clone(), snapshot) {
+        Ok(conf) if errors.is_empty() && checked.is_empty() => {
+            return Ok(Loaded { conf, warnings });
         }
-    }
+        Ok(_) => Vec::new(),
+        // A file that could not be read may well set the option: saying
+        // it is missing would send the operator to the wrong place.
+        Err(ConfigErrors(more)) => more
+            .into_iter()
+            .filter(|error| !(unread_files && is_missing_required(error)))
+            .collect(),
+    };
+    value_errors.append(&mut checked);
+    value_errors.sort_by_key(|error| reading_position(&order, error));
+    errors.extend(value_errors);
+    Err(ConfigErrors(errors))
 }
 
 type Values = BTreeMap<String, BTreeMap<String, Resolved>>;

@@ -28,6 +28,7 @@ mod values;
 pub use error::{ConfigError, ConfigErrors, Source};
 pub use kinds::{Dict, HostAddress, HostDomain, Hostname, Port, QuotedString, Uri};
 pub use load::Loaded;
+pub(crate) use load::load_checking;
 pub use load::{LoadArgs, SourceArg, load};
 pub use registry::{RUNTIME_FLAGS, Registry};
 pub(crate) use reload::with_values_from;
@@ -235,7 +236,7 @@ fn mask_secret_texts(value: &mut serde_json::Value, secrets: &[String]) {
 /// Where an error's input was read, so that errors are reported in the
 /// order the operator wrote them: file by file and line by line, then the
 /// environment, the flags, the defaults, and errors without a source.
-fn reading_position(snapshot: &Snapshot, error: &ConfigError) -> (u8, usize, usize) {
+pub(super) fn reading_position(snapshot: &Snapshot, error: &ConfigError) -> (u8, usize, usize) {
     match &error.source {
         Some(Source::File { path, line }) => {
             let file = snapshot.files.iter().position(|read| read == path);

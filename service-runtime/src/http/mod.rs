@@ -46,7 +46,7 @@ pub use access_log::{
 };
 pub use listener::Listener;
 pub use options::HttpOptions;
-pub use tls::{TlsAcceptor, TlsConfigError, tls_acceptor_from_files};
+pub use tls::{TlsAcceptor, TlsConfigError, tls_acceptor_checking_all, tls_acceptor_from_files};
 
 use listener::{AsyncListener, is_per_connection_error};
 

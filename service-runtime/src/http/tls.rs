@@ -256,7 +256,8 @@ const OPENSSL_NAMES: &[(&str, &str)] = &[
 /// Returns a [`TlsConfigError`] naming the option and file at fault: a file
 /// missing, unreadable or without the expected PEM blocks, `cert_file`
 /// without `key_file` (or the reverse), a key that does not match the
-/// certificate, an unsupported version or an unknown cipher suite.
+/// certificate, an unsupported version or an unknown cipher suite. When
+/// several are wrong, the first of [`tls_acceptor_checking_all`]'s list.
 pub fn tls_acceptor_from_files(
     cert_file: Option<&Path>,
     key_file: Option<&Path>,
@@ -264,32 +265,85 @@ pub fn tls_acceptor_from_files(
     min_version: Option<&str>,
     ciphers: Option<&str>,
 ) -> Result<Option<TlsAcceptor>, TlsConfigError> {
-    let (cert_file, key_file) = match (cert_file, key_file) {
-        (Some(cert), Some(key)) => (cert, key),
-        (Some(_), None) => return Err(TlsConfigError::CertWithoutKey),
-        (None, Some(_)) => return Err(TlsConfigError::KeyWithoutCert),
-        (None, None) if ca_file.is_some() => return Err(TlsConfigError::CaWithoutCert),
+    tls_acceptor_checking_all(cert_file, key_file, ca_file, min_version, ciphers).map_err(
+        |errors| {
+            errors
+                .into_iter()
+                .next()
+                .expect("an error list is never empty")
+        },
+    )
+}
+
+/// [`tls_acceptor_from_files`], reporting every problem instead of the
+/// first: the pairing of the options, the version, each unknown cipher
+/// suite, and each file on its own. Whether the key matches the
+/// certificate is checked only when both files load.
+///
+/// # Errors
+///
+/// Every [`TlsConfigError`] found, at least one: the pairing first, then
+/// `version`, `ciphers`, `cert_file`, `key_file`, `ca_file` and the match
+/// of the key with the certificate.
+pub fn tls_acceptor_checking_all(
+    cert_file: Option<&Path>,
+    key_file: Option<&Path>,
+    ca_file: Option<&Path>,
+    min_version: Option<&str>,
+    ciphers: Option<&str>,
+) -> Result<Option<TlsAcceptor>, Vec<TlsConfigError>> {
+    let mut errors = Vec::new();
+    match (cert_file, key_file) {
+        (Some(_), None) => errors.push(TlsConfigError::CertWithoutKey),
+        (None, Some(_)) => errors.push(TlsConfigError::KeyWithoutCert),
+        (None, None) if ca_file.is_some() => errors.push(TlsConfigError::CaWithoutCert),
         (None, None) => return Ok(None),
+        (Some(_), Some(_)) => {}
+    }
+
+    let versions = keep(protocol_versions(min_version), &mut errors);
+    let provider = match provider_with_ciphers(ciphers) {
+        Ok(provider) => Some(Arc::new(provider)),
+        Err(found) => {
+            errors.extend(found);
+            None
+        }
     };
+    let certs = cert_file.and_then(|path| keep(read_certificates("cert_file", path), &mut errors));
+    let key = key_file.and_then(|path| keep(read_private_key(path), &mut errors));
+    let verifier_provider = provider
+        .clone()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
+    let verifier =
+        ca_file.and_then(|path| keep(client_verifier(path, verifier_provider), &mut errors));
+    let ca_failed = ca_file.is_some() && verifier.is_none();
 
-    let versions = protocol_versions(min_version)?;
-    let provider = Arc::new(provider_with_ciphers(ciphers)?);
-    let certs = read_certificates("cert_file", cert_file)?;
-    let key = read_private_key(key_file)?;
-
-    let builder = ServerConfig::builder_with_provider(provider.clone())
+    let (Some(cert_file), Some(key_file)) = (cert_file, key_file) else {
+        return Err(errors);
+    };
+    let (Some(versions), Some(provider), Some(certs), Some(key), false) =
+        (versions, provider, certs, key, ca_failed)
+    else {
+        return Err(errors);
+    };
+    let builder = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
-        .map_err(|source| TlsConfigError::Incompatible { source })?;
-    let builder = match ca_file {
-        Some(ca_file) => builder.with_client_cert_verifier(client_verifier(ca_file, provider)?),
+        .map_err(|source| vec![TlsConfigError::Incompatible { source }])?;
+    let builder = match verifier {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
         None => builder.with_no_client_auth(),
     };
     let mut config = builder
         .with_single_cert(certs, key)
-        .map_err(|source| cert_error(cert_file, key_file, source))?;
+        .map_err(|source| vec![cert_error(cert_file, key_file, source)])?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
 
     Ok(Some(TlsAcceptor::from(Arc::new(config))))
+}
+
+/// The value of `result`, or `None` with its error added to `errors`.
+fn keep<T>(result: Result<T, TlsConfigError>, errors: &mut Vec<TlsConfigError>) -> Option<T> {
+    result.map_err(|error| errors.push(error)).ok()
 }
 
 /// The protocol versions from `min_version` upward.
@@ -319,21 +373,26 @@ fn protocol_versions(
 }
 
 /// The *ring* provider, limited to the named cipher suites when given.
-fn provider_with_ciphers(ciphers: Option<&str>) -> Result<CryptoProvider, TlsConfigError> {
+fn provider_with_ciphers(ciphers: Option<&str>) -> Result<CryptoProvider, Vec<TlsConfigError>> {
     let mut provider = rustls::crypto::ring::default_provider();
     let Some(list) = ciphers.filter(|list| !list.trim().is_empty()) else {
         return Ok(provider);
     };
 
     let mut chosen: Vec<SupportedCipherSuite> = Vec::new();
+    let mut unknown = Vec::new();
     for entry in list
         .split([':', ',', ' '])
         .filter(|entry| !entry.is_empty())
     {
-        let suite = find_suite(&provider.cipher_suites, entry)?;
-        if !chosen.contains(&suite) {
-            chosen.push(suite);
+        match find_suite(&provider.cipher_suites, entry) {
+            Ok(suite) if !chosen.contains(&suite) => chosen.push(suite),
+            Ok(_) => {}
+            Err(error) => unknown.push(error),
         }
+    }
+    if !unknown.is_empty() {
+        return Err(unknown);
     }
     if !chosen.iter().any(|suite| suite.tls13().is_some()) {
         let tls13 = provider
@@ -508,14 +567,59 @@ mod tests {
 
     #[test]
     fn openssl_keywords_are_refused_by_name() {
-        let error = provider_with_ciphers(Some("HIGH:!aNULL"))
-            .unwrap_err()
-            .to_string();
+        let errors = provider_with_ciphers(Some("HIGH:!aNULL")).unwrap_err();
+        let error = errors[0].to_string();
         assert!(
             error.starts_with("`ciphers`: `HIGH` is not a cipher suite"),
             "{error}"
         );
         assert!(error.contains("ECDHE-RSA-AES128-GCM-SHA256"), "{error}");
+        let values: Vec<_> = errors.iter().map(TlsConfigError::value).collect();
+        assert_eq!(values, [Some("HIGH".into()), Some("!aNULL".into())]);
+    }
+
+    #[test]
+    fn every_problem_is_reported_each_file_on_its_own() {
+        let dir = std::env::temp_dir().join(format!("tls-all-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = dir.join("key.txt");
+        std::fs::write(&text, "not a key\n").unwrap();
+        let cert = Path::new("/nonexistent/cert.pem");
+        let errors = tls_acceptor_checking_all(
+            Some(cert),
+            Some(&text),
+            Some(Path::new("/nonexistent/ca.pem")),
+            Some("tlsv1"),
+            Some("NOSUCH"),
+        );
+        let Err(errors) = errors else {
+            panic!("the settings are accepted")
+        };
+        std::fs::remove_dir_all(&dir).unwrap();
+        let options: Vec<_> = errors.iter().map(TlsConfigError::option).collect();
+        assert_eq!(
+            options,
+            ["version", "ciphers", "cert_file", "key_file", "ca_file"]
+        );
+        assert!(matches!(errors[2], TlsConfigError::MissingFile { .. }));
+        assert!(matches!(errors[3], TlsConfigError::NotPem { .. }));
+    }
+
+    #[test]
+    fn a_lone_file_is_still_read() {
+        let cert = Some(Path::new("/nonexistent/cert.pem"));
+        let Err(errors) = tls_acceptor_checking_all(cert, None, None, None, None) else {
+            panic!("a lone cert_file is accepted")
+        };
+        assert!(matches!(errors[0], TlsConfigError::CertWithoutKey));
+        assert!(matches!(
+            errors[1],
+            TlsConfigError::MissingFile {
+                option: "cert_file",
+                ..
+            }
+        ));
+        assert_eq!(errors.len(), 2);
     }
 
     #[test]

@@ -11,6 +11,7 @@
 mod cli;
 mod in_process;
 mod protocol;
+mod references;
 mod restart;
 mod service_loop;
 mod supervisor;
@@ -21,11 +22,14 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
-use crate::config::{self, Conf, ConfigError, ConfigErrors, LoadArgs, Registry, Reloaded};
+use crate::config::{
+    self, Conf, ConfigError, ConfigErrors, ConfigGroup, LoadArgs, Registry, Reloaded,
+    ResolvedGroup, Snapshot,
+};
 use crate::control::{self, ControlSocket};
 use crate::exit;
 use crate::http::{
-    AccessLogFormat, HttpOptions, Listener, TlsAcceptor, TlsConfigError, tls_acceptor_from_files,
+    AccessLogFormat, HttpOptions, Listener, TlsAcceptor, TlsConfigError, tls_acceptor_checking_all,
 };
 use crate::listen::{self, Bound};
 use crate::logging::{self, LogControl, Role};
@@ -34,6 +38,7 @@ use crate::service::Service;
 use crate::systemd::{self, Notifier};
 
 pub(crate) use cli::Action;
+pub use references::option_reference_errors;
 
 /// Everything the main process knows once the configuration is loaded.
 pub(crate) struct Setup {
@@ -76,7 +81,14 @@ pub fn run_main<S: Service>(version: &'static str) -> ! {
         load.cli_values
             .push((group.to_string(), name.to_string(), count.to_string(), flag));
     }
-    let loaded = config::load(&registry, &load).unwrap_or_else(|errors| fail_config(&errors));
+    // `--print-config` and `ctl` start nothing: what only start-up needs
+    // (the TLS files, say) must not stand in their way.
+    let checks: &dyn Fn(&Registry, &Snapshot) -> Vec<ConfigError> = match request.action {
+        Action::CheckConfig | Action::Run => &start_checks::<S>,
+        Action::PrintConfig | Action::Ctl | Action::GenerateConfig => &|_, _| Vec::new(),
+    };
+    let loaded = config::load_checking(&registry, &load, checks)
+        .unwrap_or_else(|errors| fail_config(&errors));
     let conf = loaded.conf;
     if request.action == Action::Ctl {
         let opts = conf.group::<ServiceOpts>();
@@ -102,7 +114,7 @@ pub fn run_main<S: Service>(version: &'static str) -> ! {
         tracing::warn!("{warning}");
     }
     log_options(&conf, &opts);
-    let tls = tls_from_conf(&conf).unwrap_or_else(|error| fail_config(&ConfigErrors(vec![error])));
+    let tls = tls_from_conf(&conf).unwrap_or_else(|errors| fail_config(&errors));
     let listeners = listen::bind_all(&S::listeners(&conf), activated).unwrap_or_else(|error| {
         tracing::error!(%error, "cannot start");
         std::process::exit(exit::START_FAILED)
@@ -198,30 +210,67 @@ fn activated_sockets() -> Vec<(String, Listener)> {
         .collect()
 }
 
-/// The TLS settings of `[ssl]`, checked: files exist and match.
-fn tls_from_conf(conf: &Conf) -> Result<Option<TlsAcceptor>, ConfigError> {
-    let ssl = conf.group::<SslOpts>();
-    tls_acceptor_from_files(
+/// What start-up checks beyond the values themselves, from the values
+/// read (even when some are bad), so that `--check-config` and a failed
+/// start report it with the other problems: the options the program's own
+/// expansion refers to, and the TLS settings.
+fn start_checks<S: Service>(registry: &Registry, snapshot: &Snapshot) -> Vec<ConfigError> {
+    let mut errors = references::option_reference_errors::<S>(registry);
+    errors.extend(tls_errors(registry, snapshot));
+    errors
+}
+
+/// Every problem of the `[ssl]` settings read, as configuration errors;
+/// none when the group's values are themselves bad (those are reported
+/// already).
+fn tls_errors(registry: &Registry, snapshot: &Snapshot) -> Vec<ConfigError> {
+    let view = ResolvedGroup::new(SslOpts::GROUP, snapshot, registry);
+    let Ok(ssl) = SslOpts::build(&view) else {
+        return Vec::new();
+    };
+    match tls_acceptor_for(&ssl) {
+        Ok(_) => Vec::new(),
+        Err(errors) => errors
+            .iter()
+            .map(|e| tls_config_error(snapshot, e))
+            .collect(),
+    }
+}
+
+fn tls_acceptor_for(ssl: &SslOpts) -> Result<Option<TlsAcceptor>, Vec<TlsConfigError>> {
+    tls_acceptor_checking_all(
         ssl.cert_file.as_deref(),
         ssl.key_file.as_deref(),
         ssl.ca_file.as_deref(),
         ssl.version.as_deref(),
         ssl.ciphers.as_deref(),
     )
-    .map_err(|error| tls_config_error(conf, &error))
+}
+
+/// The TLS settings of `[ssl]`, checked: files exist and match.
+fn tls_from_conf(conf: &Conf) -> Result<Option<TlsAcceptor>, ConfigErrors> {
+    tls_acceptor_for(conf.group::<SslOpts>()).map_err(|errors| {
+        let errors = errors.iter().map(|e| tls_config_error(conf.snapshot(), e));
+        ConfigErrors(errors.collect())
+    })
 }
 
 /// A TLS settings error in the shape of other configuration errors: the
 /// file and line (or other source) that set the option, the option, the
 /// value and the problem.
-fn tls_config_error(conf: &Conf, error: &TlsConfigError) -> ConfigError {
+fn tls_config_error(snapshot: &Snapshot, error: &TlsConfigError) -> ConfigError {
     let option = error.option();
-    let source = conf
-        .snapshot()
-        .get("ssl", option)
+    let source = snapshot
+        .get(SslOpts::GROUP, option)
         .map(config::Resolved::source)
         .filter(|source| *source != config::Source::Default);
-    ConfigError::for_option("ssl", option, source, error.value(), error.problem())
+    ConfigError::for_option(
+        SslOpts::GROUP,
+        option,
+        source,
+        error.value(),
+        error.problem(),
+    )
 }
 
 /// The HTTP server settings of the configuration.
@@ -249,16 +298,13 @@ fn fail_config(errors: &ConfigErrors) -> ! {
     std::process::exit(exit::CONFIG)
 }
 
-/// `--check-config`: the configuration loaded and every option is valid
-/// (a load error never gets here); also checks what start-up would check
-/// next from the files, the TLS settings. Prints the warnings, then exits
-/// 0, or 78 with every problem.
+/// `--check-config`: the configuration loaded, every option is valid and
+/// so is what start-up checks next, the TLS settings and the options the
+/// program refers to (a load with any problem, reporting all of them,
+/// never gets here). Prints the warnings, then exits 0.
 fn check_config(conf: &Conf, warnings: &[String]) -> ! {
     for warning in warnings {
         eprintln!("warning: {warning}");
-    }
-    if let Err(error) = tls_from_conf(conf) {
-        fail_config(&ConfigErrors(vec![error]));
     }
     println!("configuration is valid ({})", describe_files(conf));
     std::process::exit(exit::OK)
