@@ -264,6 +264,7 @@ pub fn init(role: Role, conf: &Conf) -> io::Result<LogControl> {
     let json = Arc::new(AtomicBool::new(opts.use_json));
     let format = LineFormat {
         role,
+        pid: std::process::id(),
         json: json.clone(),
         text: Format::default().without_time().with_ansi(false),
     };
@@ -350,6 +351,10 @@ fn collect_strings(value: &serde_json::Value, into: &mut Vec<String>) {
 
 struct LineFormat {
     role: Role,
+    /// This process's id, read once: every line carries it, and asking the
+    /// kernel for it costs a system call each time. A worker is a new
+    /// program (`exec`), which sets up its own logger.
+    pid: u32,
     json: Arc<AtomicBool>,
     text: Format<Full, ()>,
 }
@@ -366,16 +371,21 @@ where
         event: &tracing::Event<'_>,
     ) -> std::fmt::Result {
         if self.json.load(Ordering::Relaxed) {
-            return write_json(self.role, &mut writer, event);
+            return write_json(self.role, self.pid, &mut writer, event);
         }
         SystemTime.format_time(&mut writer)?;
-        write!(writer, " {}[{}] ", self.role, std::process::id())?;
+        write!(writer, " {}[{}] ", self.role, self.pid)?;
         self.text.format_event(ctx, writer, event)
     }
 }
 
 /// Writes one event as a JSON object on one line.
-fn write_json(role: Role, writer: &mut Writer<'_>, event: &tracing::Event<'_>) -> std::fmt::Result {
+fn write_json(
+    role: Role,
+    pid: u32,
+    writer: &mut Writer<'_>,
+    event: &tracing::Event<'_>,
+) -> std::fmt::Result {
     let mut time = String::new();
     SystemTime.format_time(&mut Writer::new(&mut time))?;
     let mut fields = JsonFields::default();
@@ -388,7 +398,7 @@ fn write_json(role: Role, writer: &mut Writer<'_>, event: &tracing::Event<'_>) -
         "message": fields.message,
         "fields": fields.values,
         "worker": role.worker(),
-        "pid": std::process::id(),
+        "pid": pid,
     });
     writeln!(writer, "{line}")
 }
@@ -537,6 +547,9 @@ impl Output {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
+        if secrets.is_empty() {
+            return Cow::Borrowed(line);
+        }
         let text = String::from_utf8_lossy(line);
         if !secrets.iter().any(|secret| text.contains(secret.as_str())) {
             return Cow::Borrowed(line);

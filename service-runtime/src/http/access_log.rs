@@ -329,22 +329,21 @@ impl Key {
 
 /// Writes one value with its flags, width and precision.
 fn write_field(line: &mut String, value: &Value<'_>, spec: &Spec) {
-    let (body, numeric) = match (spec.conversion, value) {
-        (_, Value::Text(text)) => (truncate(text, spec.precision).to_owned(), false),
-        (_, Value::Owned(text)) => (truncate(text, spec.precision).to_owned(), false),
-        (Conversion::Text, Value::Integer(n)) => (n.to_string(), false),
-        (Conversion::Text, Value::Float(x)) => (python_float_str(*x), false),
-        (Conversion::Integer, Value::Integer(n)) => (n.to_string(), true),
-        (Conversion::Integer, Value::Float(x)) => (format!("{}", x.trunc()), true),
-        (Conversion::Fixed, Value::Integer(n)) => (fixed(*n as f64, spec.precision), true),
-        (Conversion::Fixed, Value::Float(x)) => (fixed(*x, spec.precision), true),
+    let (body, numeric): (Cow<'_, str>, bool) = match (spec.conversion, value) {
+        (_, Value::Text(text)) => (Cow::Borrowed(truncate(text, spec.precision)), false),
+        (_, Value::Owned(text)) => (Cow::Borrowed(truncate(text, spec.precision)), false),
+        (Conversion::Text, Value::Integer(n)) => (n.to_string().into(), false),
+        (Conversion::Text, Value::Float(x)) => (python_float_str(*x).into(), false),
+        (Conversion::Integer, Value::Integer(n)) => (n.to_string().into(), true),
+        (Conversion::Integer, Value::Float(x)) => (format!("{}", x.trunc()).into(), true),
+        (Conversion::Fixed, Value::Integer(n)) => (fixed(*n as f64, spec.precision).into(), true),
+        (Conversion::Fixed, Value::Float(x)) => (fixed(*x, spec.precision).into(), true),
     };
-    let signed = if numeric && spec.plus_sign {
-        format!("+{body}")
+    if numeric && spec.plus_sign {
+        pad(line, &format!("+{body}"), spec, numeric);
     } else {
-        body
-    };
-    pad(line, &signed, spec, numeric);
+        pad(line, &body, spec, numeric);
+    }
 }
 
 fn fixed(value: f64, precision: Option<usize>) -> String {
@@ -371,6 +370,10 @@ fn truncate(text: &str, precision: Option<usize>) -> &str {
 }
 
 fn pad(line: &mut String, text: &str, spec: &Spec, numeric: bool) {
+    if spec.width == 0 {
+        line.push_str(text);
+        return;
+    }
     let missing = spec.width.saturating_sub(text.chars().count());
     if spec.left_align {
         line.push_str(text);

@@ -4,6 +4,7 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -16,6 +17,10 @@ use tokio::time::Instant;
 #[derive(Debug)]
 pub(crate) struct Activity {
     state: Mutex<State>,
+    /// Whether `write_blocked_since` is set, so that the many writes that
+    /// complete at once need no lock. Only the connection's stream changes
+    /// it, from one task.
+    write_blocked: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -35,6 +40,7 @@ impl Activity {
                 write_blocked_since: None,
                 http2: false,
             }),
+            write_blocked: AtomicBool::new(false),
         }
     }
 
@@ -88,13 +94,18 @@ impl Activity {
     }
 
     fn write_pending(&self) {
+        if self.write_blocked.swap(true, Ordering::Relaxed) {
+            return;
+        }
         self.lock()
             .write_blocked_since
             .get_or_insert_with(Instant::now);
     }
 
     fn write_done(&self) {
-        self.lock().write_blocked_since = None;
+        if self.write_blocked.swap(false, Ordering::Relaxed) {
+            self.lock().write_blocked_since = None;
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

@@ -5,7 +5,9 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use futures::StreamExt as _;
 use futures::future::{BoxFuture, FutureExt as _};
+use futures::stream::FuturesUnordered;
 use http::{Request, Response};
 use http_body::Body;
 use hyper::body::Incoming;
@@ -61,9 +63,8 @@ where
     };
     let connection = shared.builder.serve_connection_with_upgrades(io, service);
     let mut connection = pin!(connection);
-    let mut timed_out = pin!(client_timeout(&shared, &activity));
-    let mut grace_over = pin!(drain_grace_over(&shared.shutdown));
-    let (mut draining, mut shutting_down) = (false, false);
+    let mut events = watch_events(&shared, &activity);
+    let mut shutting_down = false;
 
     loop {
         tokio::select! {
@@ -71,26 +72,74 @@ where
                 report_end(result, &client, &shared, &activity);
                 return;
             }
-            // HTTP/1 responses carry `Connection: close` from now on (see
-            // `Shared::wants_close`), which ends the connection after its
-            // next response; HTTP/2 gets its GOAWAY at once.
-            () = shared.shutdown.cancelled(), if !draining => {
-                draining = true;
-                if activity.is_http2() {
-                    shutting_down = true;
-                    connection.as_mut().graceful_shutdown();
+            Some(event) = events.next(), if !events.is_empty() => match event {
+                // HTTP/1 responses carry `Connection: close` from now on (see
+                // `Shared::wants_close`), which ends the connection after its
+                // next response; HTTP/2 gets its GOAWAY at once.
+                Event::Draining => {
+                    if activity.is_http2() {
+                        shutting_down = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
                 }
-            }
-            () = &mut grace_over, if !shutting_down => {
-                shutting_down = true;
-                connection.as_mut().graceful_shutdown();
-            }
-            () = &mut timed_out => {
-                tracing::debug!(target: TARGET, client = %client, "client timed out; closing");
-                return;
-            }
+                Event::GraceOver => {
+                    if !shutting_down {
+                        shutting_down = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
+                }
+                Event::TimedOut => {
+                    tracing::debug!(target: TARGET, client = %client, "client timed out; closing");
+                    return;
+                }
+            },
         }
     }
+}
+
+/// What can happen to a connection besides its own traffic.
+enum Event {
+    /// Shutdown has begun.
+    Draining,
+    /// [`DRAIN_GRACE`] has passed since shutdown began.
+    GraceOver,
+    /// The client timeout ran out.
+    TimedOut,
+}
+
+/// The connection's watchers: shutdown, the end of the drain grace and the
+/// client timeout (when enabled), each resolving once.
+///
+/// They sit in a `FuturesUnordered`, which polls a watcher only after its
+/// own waker fired. In a plain `select!` every watcher would be polled on
+/// every wake-up of the connection, that is several times per request, and
+/// each poll of a cancellation future takes the token's lock, which every
+/// connection of the worker shares.
+fn watch_events<'a>(
+    shared: &'a Shared,
+    activity: &Arc<Activity>,
+) -> FuturesUnordered<BoxFuture<'a, Event>> {
+    let events = FuturesUnordered::new();
+    events.push(
+        shared
+            .shutdown
+            .cancelled()
+            .map(|()| Event::Draining)
+            .boxed(),
+    );
+    events.push(
+        drain_grace_over(&shared.shutdown)
+            .map(|()| Event::GraceOver)
+            .boxed(),
+    );
+    if let Some(timeout) = shared.options.client_timeout() {
+        events.push(
+            expired(activity.clone(), timeout)
+                .map(|()| Event::TimedOut)
+                .boxed(),
+        );
+    }
+    events
 }
 
 /// Runs the TLS handshake within the handshake timeout. A failure is
@@ -141,14 +190,6 @@ fn is_client_gone(error: &io::Error) -> bool {
         error.kind(),
         io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
     )
-}
-
-/// Resolves when the client timeout runs out; never when it is disabled.
-fn client_timeout(shared: &Shared, activity: &Arc<Activity>) -> BoxFuture<'static, ()> {
-    match shared.options.client_timeout() {
-        Some(timeout) => expired(activity.clone(), timeout).boxed(),
-        None => std::future::pending().boxed(),
-    }
 }
 
 /// Logs how a connection ended. A request head hyper refused before the

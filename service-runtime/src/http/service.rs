@@ -201,7 +201,10 @@ impl RequestRecord {
 impl Drop for RequestRecord {
     fn drop(&mut self) {
         self.activity.request_finished();
-        log_access(
+        if !access_log_enabled() {
+            return;
+        }
+        write_access(
             &self.shared,
             &AccessEntry {
                 client_ip: &self.client_ip,
@@ -215,13 +218,22 @@ impl Drop for RequestRecord {
     }
 }
 
+/// Whether access log lines are wanted; when they are not, nothing about
+/// them is computed (the clocks, the line).
+pub(crate) fn access_log_enabled() -> bool {
+    tracing::enabled!(target: ACCESS_LOG_TARGET, tracing::Level::INFO)
+}
+
 /// Writes one access log line. The line is rendered only when the access
 /// log target is enabled, so a service that filters it out does not pay for
 /// formatting every request.
 pub(crate) fn log_access(shared: &Shared, entry: &AccessEntry<'_>) {
-    if !tracing::enabled!(target: ACCESS_LOG_TARGET, tracing::Level::INFO) {
-        return;
+    if access_log_enabled() {
+        write_access(shared, entry);
     }
+}
+
+fn write_access(shared: &Shared, entry: &AccessEntry<'_>) {
     let line = shared.options.access_log_format.render(entry);
     tracing::info!(target: ACCESS_LOG_TARGET, "{line}");
 }

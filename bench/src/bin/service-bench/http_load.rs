@@ -149,6 +149,29 @@ fn response_length(buffer: &[u8]) -> io::Result<Option<usize>> {
     Ok(Some(head_end + 4 + length))
 }
 
+/// `service-bench load PORT [SECONDS]`: runs the load generator alone
+/// against a server already listening on `127.0.0.1:PORT` (0.5 s of warm-up,
+/// then 10 s unless told) and prints what it measured; for profiling a
+/// server from outside the bench.
+pub fn load_command(args: &[String]) -> anyhow::Result<()> {
+    let usage = "usage: service-bench load PORT [SECONDS]";
+    let port: u16 = args.first().context(usage)?.parse().context(usage)?;
+    let seconds: f64 = match args.get(1) {
+        Some(value) => value.parse().context(usage)?,
+        None => 10.0,
+    };
+    let result = generate(
+        port,
+        Duration::from_millis(500),
+        Duration::from_secs_f64(seconds),
+    )?;
+    println!(
+        "{:.0} req/s, p50 {:.3} ms, p99 {:.3} ms, {} failed",
+        result.requests_per_s, result.p50_ms, result.p99_ms, result.errors
+    );
+    Ok(())
+}
+
 /// The three servers compared, in the order each run starts them.
 #[derive(Clone, Copy)]
 enum Server {

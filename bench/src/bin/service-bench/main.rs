@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release -p service-bench -- [--out DIR] [--runs N] [--long-runs N]
 //!                                          [--quick] [--only SECTION,...]
+//! service-bench load PORT [SECONDS]
 //! ```
 //!
 //! Started by `cargo run`, the driver first builds the bench service and
@@ -14,6 +15,9 @@
 //! `memory`), `http`, `periodic`, `cpu`. The table goes to
 //! `DIR/bench.md` and `DIR/bench.json` (default `bench-results/`) and to
 //! standard output.
+//!
+//! `load` runs only the HTTP load generator, against a server already
+//! listening on `127.0.0.1:PORT`, to profile a server from outside.
 
 mod http_load;
 mod instance;
@@ -45,6 +49,9 @@ fn main() -> anyhow::Result<()> {
     if args.first().map(String::as_str) == Some("hog") {
         periodic::spin();
         return Ok(());
+    }
+    if args.first().map(String::as_str) == Some("load") {
+        return http_load::load_command(&args[1..]);
     }
     let options = parse(&args)?;
     if cfg!(debug_assertions) {
