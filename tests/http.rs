@@ -403,8 +403,8 @@ fn load_conf(method: &str, spacing: u32) -> String {
 ///
 /// Checks: no request fails but those in flight on the killed worker's
 /// connections (the connections it held, stopped, just before the kill),
-/// at most one per such connection; at least
-/// `7 * STEP` requests were made; the answers came from at least
+/// at most one per such connection; every request the six waits for
+/// progress counted (`6 * STEP`) was recorded; the answers came from at least
 /// `min_pids` different workers, the last two among them.
 fn replay_load(method: &str, min_pids: usize) {
     let quiet = [("RUST_LOG", "service_runtime::http::access=warn")];
@@ -454,7 +454,8 @@ fn replay_load(method: &str, min_pids: usize) {
         excused.len() <= victim.ports.len(),
         "more failures than connections on the killed worker: {excused:#?}"
     );
-    assert!(samples.len() >= 7 * STEP, "only {} requests", samples.len());
+    // Six waits for `STEP` more requests each: fewer samples means lost ones.
+    assert!(samples.len() >= 6 * STEP, "only {} requests", samples.len());
     let answered_by: BTreeSet<i32> = samples
         .iter()
         .filter_map(|s| s.result.clone().ok())
@@ -1143,9 +1144,14 @@ fn bad_handshakes_never_stop_a_worker() {
         workers,
         "no worker was replaced"
     );
-    probe
-        .service
-        .wait_for_lines(&["TLS handshake failed"], warned.len());
+    // Junk connections may log a failed handshake too: wait for the line of
+    // each connection that must have one, not for a count of lines.
+    for port in &warned {
+        let client = format!("client=127.0.0.1:{port}");
+        probe
+            .service
+            .wait_for_lines(&["TLS handshake failed", &client], 1);
+    }
     let errors = probe.service.lines_with(&["ERROR"]);
     assert!(errors.is_empty(), "bad clients are not errors: {errors:#?}");
     let mut logged: HashMap<u16, Vec<String>> = HashMap::new();
