@@ -42,7 +42,8 @@ fn main() -> anyhow::Result<()> {
                 .context("interval needs --results FILE")?,
         }),
         _ => bail!(
-            "usage: bench-baseline http --threads N | interval --tasks N --spacing-ms MS --duration-s S --results FILE"
+            "usage: bench-baseline http --threads N \
+             | interval --tasks N --spacing-ms MS --duration-s S --results FILE"
         ),
     }
 }

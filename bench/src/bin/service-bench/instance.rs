@@ -257,7 +257,7 @@ mod tests {
     #[test]
     fn reads_the_port_and_the_workers_from_the_log() {
         let log = "\
-2025-01-01T00:00:00Z main 10 INFO service_runtime::listen: listening listener=\"api\" address=127.0.0.1:40123
+2025-01-01T00:00:00Z main 10 INFO listen: listening listener=\"api\" address=127.0.0.1:40123
 2025-01-01T00:00:00Z main 10 INFO supervisor: worker ready worker=1 pid=11
 2025-01-01T00:00:00Z main 10 INFO supervisor: worker ready worker=2 pid=12
 2025-01-01T00:00:01Z main 10 INFO supervisor: worker ready worker=1 pid=13

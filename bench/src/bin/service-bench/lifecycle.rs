@@ -203,17 +203,38 @@ pub fn respawn(setup: &Setup, aged: Aged) -> anyhow::Result<Vec<Row>> {
     }
     let _ = setup;
     Ok(vec![
-        Row::new("Respawn", "SIGKILL → replacement ready, worker alive > 10 s", "ms")
-            .framework(&healthy)
-            .target(Target::AtMost(LIFECYCLE_TARGET_MS))
-            .note("every worker of two 4-worker services killed in turn, each kill as soon as the previous replacement was ready"),
-        Row::new("Respawn", "same, replacement killed again at once (1st failed start)", "ms")
-            .framework(&young_first)
-            .target(Target::AtMost(LIFECYCLE_TARGET_MS))
-            .note("a worker that lived < 10 s counts as a failed start; the first one in a row is replaced at once"),
-        Row::new("Respawn", "same, killed a third time at once (2nd failed start)", "ms")
-            .framework(&young_second)
-            .note("restart policy: the second failed start in a row waits 0.5 s ± 20 %, doubling up to worker_restart_backoff_max; this row shows the back-off, not a stall"),
+        Row::new(
+            "Respawn",
+            "SIGKILL → replacement ready, worker alive > 10 s",
+            "ms",
+        )
+        .framework(&healthy)
+        .target(Target::AtMost(LIFECYCLE_TARGET_MS))
+        .note(
+            "every worker of two 4-worker services killed in turn, each kill as soon as \
+                 the previous replacement was ready",
+        ),
+        Row::new(
+            "Respawn",
+            "same, replacement killed again at once (1st failed start)",
+            "ms",
+        )
+        .framework(&young_first)
+        .target(Target::AtMost(LIFECYCLE_TARGET_MS))
+        .note(
+            "a worker that lived < 10 s counts as a failed start; the first one in a row \
+                 is replaced at once",
+        ),
+        Row::new(
+            "Respawn",
+            "same, killed a third time at once (2nd failed start)",
+            "ms",
+        )
+        .framework(&young_second)
+        .note(
+            "restart policy: the second failed start in a row waits 0.5 s ± 20 %, doubling \
+                 up to worker_restart_backoff_max; this row shows the back-off, not a stall",
+        ),
     ])
 }
 

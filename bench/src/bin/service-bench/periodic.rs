@@ -106,11 +106,18 @@ pub fn idle_cpu(setup: &Setup) -> anyhow::Result<Vec<Row>> {
         tokio.push(baseline.finish()?.cpu_percent);
     }
     Ok(vec![
-        Row::new("Periodic tasks", "CPU of an idle service with 1,000 tasks every 1 s", "% of a core")
-            .framework(&framework)
-            .baseline("tokio interval", &tokio)
-            .target(Target::AtMost(0.5))
-            .note("whole process (getrusage), from 2 s after start to the end; the framework and the baseline run at the same time, both idle"),
+        Row::new(
+            "Periodic tasks",
+            "CPU of an idle service with 1,000 tasks every 1 s",
+            "% of a core",
+        )
+        .framework(&framework)
+        .baseline("tokio interval", &tokio)
+        .target(Target::AtMost(0.5))
+        .note(
+            "whole process (getrusage), from 2 s after start to the end; the framework and \
+                 the baseline run at the same time, both idle",
+        ),
     ])
 }
 

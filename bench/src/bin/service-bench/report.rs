@@ -378,7 +378,8 @@ mod tests {
         ];
         let text = markdown(&Machine::describe(3), &rows);
         assert!(text.contains("## Start-up"));
-        assert!(text.contains("| 4 workers | 2.00 ms (1.00 – 3.00) | – |  | ≤ 20.0 ms | yes |"));
+        let row = "| 4 workers | 2.00 ms (1.00 – 3.00) | – |  | ≤ 20.0 ms | yes |";
+        assert!(text.contains(row));
         assert!(text.contains("- 4 workers: measured from exec"));
         assert!(text.contains("## Memory"));
         let parsed: serde_json::Value =
