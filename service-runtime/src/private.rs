@@ -3,8 +3,9 @@
 //!
 //! Everything an expansion names goes through here, by absolute path, so
 //! that user code that shadows `Option`, `Result`, `Vec`, `std` or even a
-//! primitive type such as `bool` cannot break it, and so that a user who
-//! renames the runtime crate only has to say so once (`crate = "..."`).
+//! primitive type such as `bool` cannot break it, and so that a crate that
+//! renames the runtime in its `Cargo.toml` needs only that one path changed
+//! (the macros find the new name there, or take `crate = "..."`).
 //! The traits carry `#[diagnostic::on_unimplemented]` messages: the
 //! expansions span their uses at the user's tokens, so a wrong type is
 //! reported where it was written, in the words of the macro.
