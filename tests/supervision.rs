@@ -798,3 +798,34 @@ fn the_largest_durations_mean_never_instead_of_a_panic() {
         );
     }
 }
+
+/// The runtime threads of a process, which tokio names `tokio-rt-worker`.
+fn runtime_threads(pid: i32) -> usize {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("comm")).ok())
+        .filter(|comm| comm.trim() == "tokio-rt-worker")
+        .count()
+}
+
+/// `worker_threads` sizes the runtime of every worker process.
+#[test]
+fn worker_threads_sizes_each_workers_runtime() {
+    for threads in [1, 3] {
+        let (_dir, path) = config_file(
+            "threads.conf",
+            &format!("[DEFAULT]\nworkers = 2\nbind_port = 0\nworker_threads = {threads}\n"),
+        );
+        let mut service = probe(&path, &[]);
+        service.wait_for_lines(&["all workers ready"], 1);
+        let workers = service.worker_pids();
+        assert_eq!(workers.len(), 2);
+        for pid in workers {
+            assert_eq!(runtime_threads(pid), threads, "worker {pid}");
+        }
+
+        service.signal(libc::SIGTERM);
+        assert_eq!(service.wait_exit_code(), 0, "log:\n{}", service.log());
+    }
+}

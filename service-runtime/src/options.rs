@@ -64,6 +64,14 @@ pub struct ServiceOpts {
     #[opt]
     pub control_tcp_port: Option<Port>,
 
+    /// Threads of the async runtime of each worker (of the one process when
+    /// the service runs with one worker); 0: one per CPU core, tokio's
+    /// default. With several workers on few cores, `cores / workers` keeps
+    /// the threads from outnumbering the cores; a worker with one thread
+    /// stalls entirely while a handler blocks it.
+    #[opt(default = 0, min = 0, max = 1024)]
+    pub worker_threads: u32,
+
     /// How many times in a row a worker is restarted after a failed start
     /// (it died before it reported ready) before the service stops with
     /// exit code 4; 0: never give up. With 3, a worker that never starts is

@@ -28,10 +28,7 @@ mod operations;
 
 /// Runs the service in this process until it stops; returns the exit code.
 pub(crate) fn run<S: Service>(setup: Setup) -> i32 {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("the tokio runtime starts");
+    let runtime = super::service_runtime(&setup.conf);
     runtime.block_on(Host::<S>::new(setup).serve())
 }
 

@@ -360,6 +360,20 @@ fn files_read(conf: &Conf) -> Vec<String> {
 /// Logs the effective configuration at start-up, secrets masked: the files
 /// at info level, then each option at debug level, as oslo.service does
 /// (so the values show with `debug = true` or `--debug`).
+/// The async runtime a service runs on, with `worker_threads` threads (one
+/// per core when 0).
+pub(crate) fn service_runtime(conf: &Conf) -> tokio::runtime::Runtime {
+    let threads = conf.group::<ServiceOpts>().worker_threads;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if threads > 0 {
+        builder.worker_threads(threads as usize);
+    }
+    builder
+        .enable_all()
+        .build()
+        .expect("the tokio runtime starts")
+}
+
 fn log_options(conf: &Conf, opts: &ServiceOpts) {
     if !opts.log_options {
         return;

@@ -62,10 +62,7 @@ pub(crate) fn run<S: Service>(identity: Identity) -> ! {
         eprintln!("worker {}: {error}", identity.id);
         std::process::exit(exit::CONFIG)
     });
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("the tokio runtime starts");
+    let runtime = super::service_runtime(&conf);
     let tls = match super::tls_from_conf(&conf) {
         Ok(tls) => tls,
         Err(error) => {
