@@ -217,13 +217,21 @@ fn start(setup: &Setup, server: Server, workers: u32) -> anyhow::Result<Instance
                 .arg(workers.to_string());
             setup.spawn(command, "hyper")
         }
-        Server::Framework => setup.ready_service(setup.service_command(workers), "http"),
+        Server::Framework => setup.ready_service(one_thread_per_worker(setup, workers), "http"),
         Server::FrameworkQuiet => {
-            let mut command = setup.service_command(workers);
+            let mut command = one_thread_per_worker(setup, workers);
             command.env("RUST_LOG", "service_runtime::http::access=off");
             setup.ready_service(command, "http-quiet")
         }
     }
+}
+
+/// The bench service with `workers` workers of one runtime thread each, so
+/// that it runs as many threads as the hyper baseline it is compared with.
+fn one_thread_per_worker(setup: &Setup, workers: u32) -> Command {
+    let mut command = setup.service_command(workers);
+    command.env("OS_DEFAULT__WORKER_THREADS", "1");
+    command
 }
 
 fn rows(workers: u32, results: &[Vec<LoadResult>], hyper_rss: &[f64]) -> Vec<Row> {
@@ -259,7 +267,8 @@ fn rows(workers: u32, results: &[Vec<LoadResult>], hyper_rss: &[f64]) -> Vec<Row
         first.note = format!(
             "GET /ping over {CONNECTIONS} keep-alive connections from one load-generator \
              thread on the same machine; hyper runs on a tokio runtime of {workers} threads, \
-             each framework worker on its own runtime; {errors} failed requests in all"
+             each of the {workers} framework workers on a runtime of one thread \
+             (worker_threads = 1); {errors} failed requests in all"
         );
     }
     rows.push(
