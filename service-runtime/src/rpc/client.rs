@@ -139,26 +139,18 @@ impl RpcClient {
                 "a call cannot be sent to a fanout target".into(),
             ));
         }
-        let args = self.check(method, args)?;
-        let timeout = self.effective_timeout();
-        let deadline = crate::deadline::from_now(timeout);
-        let session = self
-            .transport
-            .client_session()
-            .await
-            .ok_or(CallError::Closed)?;
+        let Sending {
+            args,
+            timeout,
+            deadline,
+            session,
+        } = self.begin(method, args).await?;
 
         let msg_id = wire::unique_hex();
         let mut waiter = session.wait_for(&msg_id);
         let monitor = self.call_monitor_timeout.map(|t| t.as_secs_f64().ceil());
-        let request = OutgoingRequest {
-            method,
-            args,
-            namespace: self.target.namespace.as_deref(),
-            version: self.target.version.as_deref(),
-            context: ctx,
-            reply: Some((&msg_id, &session.reply_queue, monitor)),
-        };
+        let reply = Some((msg_id.as_str(), session.reply_queue.as_str(), monitor));
+        let request = self.request(ctx, method, args, reply);
         let body = wire::wrap(&request.to_message());
         let exchange = self.exchange();
         let routing_key = self.target.routing_key();
@@ -193,23 +185,14 @@ impl RpcClient {
     /// The broker unreachable until the timeout, a refusal, or (with
     /// [`RpcClient::at_least_once`]) no queue receiving the message.
     pub async fn cast(&self, ctx: &RpcContext, method: &str, args: Value) -> Result<(), CallError> {
-        let args = self.check(method, args)?;
-        let timeout = self.effective_timeout();
-        let deadline = crate::deadline::from_now(timeout);
-        let session = self
-            .transport
-            .client_session()
-            .await
-            .ok_or(CallError::Closed)?;
-
-        let request = OutgoingRequest {
-            method,
+        let Sending {
             args,
-            namespace: self.target.namespace.as_deref(),
-            version: self.target.version.as_deref(),
-            context: ctx,
-            reply: None,
-        };
+            timeout,
+            deadline,
+            session,
+        } = self.begin(method, args).await?;
+
+        let request = self.request(ctx, method, args, None);
         let body = wire::wrap(&request.to_message());
         let (exchange, routing_key, persistent) = if self.target.fanout {
             let exchange = ExchangeSpec::fanout(&self.target.topic);
@@ -228,6 +211,42 @@ impl RpcClient {
         };
         let published = session.link.publish(&outgoing, deadline).await;
         check_published(published, &exchange.name, &routing_key, timeout)
+    }
+
+    /// What a call and a cast both start with: the checked arguments, the
+    /// timeout and its deadline, and the broker session to send on.
+    async fn begin(&self, method: &str, args: Value) -> Result<Sending, CallError> {
+        let args = self.check(method, args)?;
+        let timeout = self.effective_timeout();
+        let session = self
+            .transport
+            .client_session()
+            .await
+            .ok_or(CallError::Closed)?;
+        Ok(Sending {
+            args,
+            timeout,
+            deadline: crate::deadline::from_now(timeout),
+            session,
+        })
+    }
+
+    /// The request for `method` to this client's target.
+    fn request<'a>(
+        &'a self,
+        ctx: &'a RpcContext,
+        method: &'a str,
+        args: Map<String, Value>,
+        reply: Option<(&'a str, &'a str, Option<f64>)>,
+    ) -> OutgoingRequest<'a> {
+        OutgoingRequest {
+            method,
+            args,
+            namespace: self.target.namespace.as_deref(),
+            version: self.target.version.as_deref(),
+            context: ctx,
+            reply,
+        }
     }
 
     fn effective_timeout(&self) -> Duration {
@@ -539,4 +558,12 @@ impl ClientSession {
             ),
         }
     }
+}
+
+/// The common start of a call and a cast (see `RpcClient::begin`).
+struct Sending {
+    args: Map<String, Value>,
+    timeout: Duration,
+    deadline: Instant,
+    session: Arc<ClientSession>,
 }
