@@ -55,6 +55,7 @@ pub mod service;
 pub mod systemd;
 pub mod task_group;
 pub mod testkit;
+mod utc;
 
 #[doc = include_str!("macros_doc/config_group.md")]
 pub use service_macros::config_group;

@@ -10,27 +10,35 @@
 //! path when a reload changes `log_file` or `log_dir`. The values of secret
 //! options are replaced by `****` in every line before it is written, so a
 //! secret cannot reach the log even through a careless message.
+//!
+//! Access log lines are written in batches, at most
+//! `access_log_flush_interval` after they were logged; every other line is
+//! written at once. [`output`] tells how.
 
-use std::borrow::Cow;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+mod format;
+mod output;
+
+use std::io;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
-use tracing::field::{Field, Visit};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
-use tracing_subscriber::fmt::format::{DefaultFields, Format, Full, Writer};
-use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
+use tracing_subscriber::fmt::format::DefaultFields;
 use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::reload;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::config::{Conf, Kind, MASK, OptionValue};
+use crate::config::{Conf, Kind, OptionValue};
 use crate::options::ServiceOpts;
+
+use format::LineFormat;
+use output::Output;
+
+/// This process's log output, for [`flush`].
+static OUTPUT: OnceLock<Output> = OnceLock::new();
 
 /// Secrets shorter than this are not searched for in log lines: masking
 /// every occurrence of two or three common letters would garble the log.
@@ -211,6 +219,7 @@ impl LogControl {
         }
         self.json.store(opts.use_json, Ordering::Relaxed);
         self.output.set_stderr(opts.use_stderr);
+        self.output.set_flush_interval(flush_interval(opts));
         self.move_file(log_path(opts));
     }
 
@@ -254,6 +263,9 @@ pub fn init(role: Role, conf: &Conf) -> io::Result<LogControl> {
     let opts = conf.group::<ServiceOpts>();
     let output = Output::open(log_path(opts).as_deref(), opts.use_stderr)?;
     output.set_secrets(secret_values(conf));
+    output.set_flush_interval(flush_interval(opts));
+    let _ = OUTPUT.set(output.clone());
+    flush_on_panic();
     let env_directives = std::env::var("RUST_LOG").ok();
     let filter = build_filter(
         opts.debug,
@@ -262,15 +274,11 @@ pub fn init(role: Role, conf: &Conf) -> io::Result<LogControl> {
     );
     let (filter, handle) = reload::Layer::new(filter);
     let json = Arc::new(AtomicBool::new(opts.use_json));
-    let format = LineFormat {
-        role,
-        pid: std::process::id(),
-        json: json.clone(),
-        text: Format::default().without_time().with_ansi(false),
-    };
+    let format = LineFormat::new(role, json.clone());
     let layer = tracing_subscriber::fmt::layer()
         .event_format(format)
         .fmt_fields(DefaultFields::new())
+        .with_ansi(false)
         .with_writer(output.clone());
     let _ = tracing_subscriber::registry()
         .with(filter)
@@ -282,6 +290,34 @@ pub fn init(role: Role, conf: &Conf) -> io::Result<LogControl> {
         json,
         env_directives,
     })
+}
+
+/// Writes the access log lines that are waiting for their batch. The
+/// runtime calls it before the process exits; call it before exiting the
+/// process yourself (`std::process::exit` runs no destructors).
+pub fn flush() {
+    if let Some(output) = OUTPUT.get() {
+        output.flush();
+    }
+}
+
+/// Writes waiting access lines before a panic's message, so that the log
+/// shows what was served before it, even when the panic ends the process.
+fn flush_on_panic() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if let Some(output) = OUTPUT.get() {
+                output.flush_unless_busy();
+            }
+            previous(info);
+        }));
+    });
+}
+
+fn flush_interval(opts: &ServiceOpts) -> Duration {
+    Duration::try_from_secs_f64(opts.access_log_flush_interval).unwrap_or_default()
 }
 
 /// The log file named by `log_file` and `log_dir`, if any.
@@ -349,277 +385,6 @@ fn collect_strings(value: &serde_json::Value, into: &mut Vec<String>) {
     }
 }
 
-struct LineFormat {
-    role: Role,
-    /// This process's id, read once: every line carries it, and asking the
-    /// kernel for it costs a system call each time. A worker is a new
-    /// program (`exec`), which sets up its own logger.
-    pid: u32,
-    json: Arc<AtomicBool>,
-    text: Format<Full, ()>,
-}
-
-impl<S, N> FormatEvent<S, N> for LineFormat
-where
-    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
-    N: for<'a> FormatFields<'a> + 'static,
-{
-    fn format_event(
-        &self,
-        ctx: &FmtContext<'_, S, N>,
-        mut writer: Writer<'_>,
-        event: &tracing::Event<'_>,
-    ) -> std::fmt::Result {
-        if self.json.load(Ordering::Relaxed) {
-            return write_json(self.role, self.pid, &mut writer, event);
-        }
-        SystemTime.format_time(&mut writer)?;
-        write!(writer, " {}[{}] ", self.role, self.pid)?;
-        self.text.format_event(ctx, writer, event)
-    }
-}
-
-/// Writes one event as a JSON object on one line.
-fn write_json(
-    role: Role,
-    pid: u32,
-    writer: &mut Writer<'_>,
-    event: &tracing::Event<'_>,
-) -> std::fmt::Result {
-    let mut time = String::new();
-    SystemTime.format_time(&mut Writer::new(&mut time))?;
-    let mut fields = JsonFields::default();
-    event.record(&mut fields);
-    let metadata = event.metadata();
-    let line = serde_json::json!({
-        "time": time,
-        "level": metadata.level().as_str(),
-        "target": metadata.target(),
-        "message": fields.message,
-        "fields": fields.values,
-        "worker": role.worker(),
-        "pid": pid,
-    });
-    writeln!(writer, "{line}")
-}
-
-/// Collects an event's fields as JSON values, the message apart.
-#[derive(Default)]
-struct JsonFields {
-    message: String,
-    values: serde_json::Map<String, serde_json::Value>,
-}
-
-impl JsonFields {
-    fn insert(&mut self, field: &Field, value: serde_json::Value) {
-        if field.name() == "message" {
-            self.message = match value {
-                serde_json::Value::String(text) => text,
-                other => other.to_string(),
-            };
-        } else {
-            self.values.insert(field.name().to_string(), value);
-        }
-    }
-}
-
-impl Visit for JsonFields {
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.insert(field, serde_json::json!(value));
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.insert(field, value.into());
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.insert(field, value.into());
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.insert(field, value.into());
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.insert(field, value.into());
-    }
-
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.insert(field, value.to_string().into());
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.insert(field, format!("{value:?}").into());
-    }
-}
-
-/// Where log lines go: standard error, or a file that can be reopened or
-/// replaced, or both.
-#[derive(Clone)]
-struct Output {
-    shared: Arc<Shared>,
-}
-
-struct Shared {
-    file: Mutex<Option<OpenFile>>,
-    also_stderr: AtomicBool,
-    secrets: Mutex<Arc<Vec<String>>>,
-}
-
-struct OpenFile {
-    path: PathBuf,
-    file: File,
-}
-
-impl Output {
-    fn open(path: Option<&Path>, also_stderr: bool) -> io::Result<Output> {
-        let file = path.map(OpenFile::open).transpose()?;
-        Ok(Output {
-            shared: Arc::new(Shared {
-                file: Mutex::new(file),
-                also_stderr: AtomicBool::new(also_stderr),
-                secrets: Mutex::new(Arc::new(Vec::new())),
-            }),
-        })
-    }
-
-    fn file(&self) -> MutexGuard<'_, Option<OpenFile>> {
-        self.shared
-            .file
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn path(&self) -> Option<PathBuf> {
-        self.file().as_ref().map(|open| open.path.clone())
-    }
-
-    fn set_path(&self, path: Option<&Path>) -> io::Result<()> {
-        let file = path.map(OpenFile::open).transpose()?;
-        *self.file() = file;
-        Ok(())
-    }
-
-    fn set_stderr(&self, also_stderr: bool) {
-        self.shared
-            .also_stderr
-            .store(also_stderr, Ordering::Relaxed);
-    }
-
-    fn set_secrets(&self, secrets: Vec<String>) {
-        *self
-            .shared
-            .secrets
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Arc::new(secrets);
-    }
-
-    fn reopen(&self) -> io::Result<()> {
-        let mut guard = self.file();
-        let Some(open) = guard.as_mut() else {
-            return Ok(());
-        };
-        open.file = open_append(&open.path)?;
-        Ok(())
-    }
-
-    /// Writes one whole line with a single `write` call, so that lines of
-    /// several processes appending to one file never interleave.
-    fn write_line(&self, line: &[u8]) {
-        let line = self.masked(line);
-        let wrote_file = match self.file().as_mut() {
-            Some(open) => {
-                let _ = open.file.write_all(&line);
-                true
-            }
-            None => false,
-        };
-        if !wrote_file || self.shared.also_stderr.load(Ordering::Relaxed) {
-            let _ = io::stderr().lock().write_all(&line);
-        }
-    }
-
-    /// The line with every secret value replaced by the mask.
-    fn masked<'a>(&self, line: &'a [u8]) -> Cow<'a, [u8]> {
-        let secrets = self
-            .shared
-            .secrets
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        if secrets.is_empty() {
-            return Cow::Borrowed(line);
-        }
-        let text = String::from_utf8_lossy(line);
-        if !secrets.iter().any(|secret| text.contains(secret.as_str())) {
-            return Cow::Borrowed(line);
-        }
-        let mut masked = text.into_owned();
-        for secret in secrets.iter() {
-            masked = masked.replace(secret.as_str(), MASK);
-        }
-        Cow::Owned(masked.into_bytes())
-    }
-}
-
-impl OpenFile {
-    fn open(path: &Path) -> io::Result<OpenFile> {
-        Ok(OpenFile {
-            path: path.to_path_buf(),
-            file: open_append(path)?,
-        })
-    }
-}
-
-fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|error| {
-            io::Error::new(
-                error.kind(),
-                format!("cannot open log file {}: {error}", path.display()),
-            )
-        })
-}
-
-/// Collects one event's text and hands it to the output whole.
-struct LineWriter {
-    output: Output,
-    buffer: Vec<u8>,
-}
-
-impl Write for LineWriter {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buffer.extend_from_slice(data);
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Drop for LineWriter {
-    fn drop(&mut self) {
-        if !self.buffer.is_empty() {
-            self.output.write_line(&self.buffer);
-        }
-    }
-}
-
-impl<'a> MakeWriter<'a> for Output {
-    type Writer = LineWriter;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        LineWriter {
-            output: self.clone(),
-            buffer: Vec::with_capacity(256),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -670,27 +435,5 @@ mod tests {
         assert!(with_env.contains("mycrate=trace"), "{with_env}");
         let bad_env = build_filter(false, &[], Some("=[")).to_string();
         assert_eq!(bad_env, "info");
-    }
-
-    #[test]
-    fn secrets_are_masked_in_every_spelling() {
-        let output = Output::open(None, false).unwrap();
-        let secret = "pa\"ss word";
-        let json = serde_json::Value::String(secret.into()).to_string();
-        output.set_secrets(vec![
-            strip_quotes(&json).to_string(),
-            format!("{secret:?}").trim_matches('"').to_string(),
-            secret.to_string(),
-        ]);
-        let plain = output
-            .masked(format!("password={secret} end").as_bytes())
-            .into_owned();
-        assert_eq!(String::from_utf8(plain).unwrap(), "password=**** end");
-        let escaped = output
-            .masked(format!("{{\"v\":{json}}}").as_bytes())
-            .into_owned();
-        assert_eq!(String::from_utf8(escaped).unwrap(), "{\"v\":\"****\"}");
-        let untouched = output.masked(b"nothing here");
-        assert!(matches!(untouched, Cow::Borrowed(_)));
     }
 }

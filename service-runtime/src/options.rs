@@ -53,6 +53,14 @@ pub struct ServiceOpts {
     #[opt(default = false)]
     pub use_stderr: bool,
 
+    /// Seconds an access log line may wait to be written with others, as
+    /// nginx's `access_log ... flush=`: one write per batch instead of one
+    /// per request. Other lines, and stopping or reloading, write waiting
+    /// ones at once; a process killed by SIGKILL loses at most this much.
+    /// 0: every line is written as it is logged.
+    #[opt(default = 0.1, min = 0.0, max = 60.0, mutable)]
+    pub access_log_flush_interval: f64,
+
     /// Path of the control socket, a unix socket with mode 0600 that
     /// `<service> ctl` talks to. Unset: no control socket.
     #[opt]

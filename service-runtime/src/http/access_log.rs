@@ -1,10 +1,11 @@
 //! The access log: one INFO line per request, in a template with
 //! Python-style `%(key)s` fields as oslo.service's `wsgi_log_format` uses.
 
-use std::borrow::Cow;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::str::FromStr;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
+
+use crate::utc::UtcSecond;
 
 /// The tracing target of access log lines.
 pub const ACCESS_LOG_TARGET: &str = "service_runtime::http::access";
@@ -125,11 +126,10 @@ enum Conversion {
 }
 
 /// The facts about one finished request that a log line can show.
-#[derive(Debug)]
 pub(crate) struct AccessEntry<'a> {
     pub(crate) client_ip: &'a str,
     pub(crate) time: SystemTime,
-    pub(crate) request_line: &'a str,
+    pub(crate) request_line: &'a dyn fmt::Display,
     pub(crate) status_code: u16,
     pub(crate) body_length: u64,
     pub(crate) wall_seconds: f64,
@@ -139,6 +139,8 @@ pub(crate) struct AccessEntry<'a> {
 enum Value<'a> {
     Text(&'a str),
     Owned(String),
+    /// The request line, written when the line is; cut when it is long.
+    RequestLine(&'a dyn fmt::Display),
     Integer(u64),
     Float(f64),
 }
@@ -205,18 +207,25 @@ impl AccessLogFormat {
     }
 
     /// Writes the line for one request.
+    #[cfg(test)]
     pub(crate) fn render(&self, entry: &AccessEntry<'_>) -> String {
         let mut line = String::new();
+        self.render_into(entry, &mut line);
+        line
+    }
+
+    /// Appends the line for one request to `line`: the server renders every
+    /// request into one reused buffer.
+    pub(crate) fn render_into(&self, entry: &AccessEntry<'_>, line: &mut String) {
         for piece in &self.pieces {
             match piece {
                 Piece::Literal(text) => line.push_str(text),
                 Piece::Field { key, spec } => {
                     let value = key.value_of(entry);
-                    write_field(&mut line, &value, spec);
+                    write_field(line, &value, spec);
                 }
             }
         }
-        line
     }
 }
 
@@ -316,10 +325,7 @@ impl Key {
         match self {
             Key::ClientIp => Value::Text(entry.client_ip),
             Key::DateTime => Value::Owned(format_date_time(entry.time)),
-            Key::RequestLine => match request_line_for_log(entry.request_line) {
-                Cow::Borrowed(text) => Value::Text(text),
-                Cow::Owned(text) => Value::Owned(text),
-            },
+            Key::RequestLine => Value::RequestLine(entry.request_line),
             Key::StatusCode => Value::Integer(entry.status_code.into()),
             Key::BodyLength => Value::Integer(entry.body_length),
             Key::WallSeconds => Value::Float(entry.wall_seconds),
@@ -327,35 +333,51 @@ impl Key {
     }
 }
 
-/// Writes one value with its flags, width and precision.
+/// Writes one value with its flags, width and precision. Without a width
+/// or a sign, which are rare, the value is written straight into the line.
 fn write_field(line: &mut String, value: &Value<'_>, spec: &Spec) {
-    let (body, numeric): (Cow<'_, str>, bool) = match (spec.conversion, value) {
-        (_, Value::Text(text)) => (Cow::Borrowed(truncate(text, spec.precision)), false),
-        (_, Value::Owned(text)) => (Cow::Borrowed(truncate(text, spec.precision)), false),
-        (Conversion::Text, Value::Integer(n)) => (n.to_string().into(), false),
-        (Conversion::Text, Value::Float(x)) => (python_float_str(*x).into(), false),
-        (Conversion::Integer, Value::Integer(n)) => (n.to_string().into(), true),
-        (Conversion::Integer, Value::Float(x)) => (format!("{}", x.trunc()).into(), true),
-        (Conversion::Fixed, Value::Integer(n)) => (fixed(*n as f64, spec.precision).into(), true),
-        (Conversion::Fixed, Value::Float(x)) => (fixed(*x, spec.precision).into(), true),
-    };
-    if numeric && spec.plus_sign {
-        pad(line, &format!("+{body}"), spec, numeric);
-    } else {
-        pad(line, &body, spec, numeric);
+    if spec.width == 0 && !spec.plus_sign {
+        write_body(line, value, spec);
+        return;
     }
+    let mut body = String::new();
+    if spec.plus_sign && spec.conversion != Conversion::Text {
+        body.push('+');
+    }
+    write_body(&mut body, value, spec);
+    pad(line, &body, spec);
 }
 
-fn fixed(value: f64, precision: Option<usize>) -> String {
-    format!("{:.*}", precision.unwrap_or(6), value)
+/// Appends a value as its conversion shows it, before any padding.
+fn write_body(out: &mut String, value: &Value<'_>, spec: &Spec) {
+    let precision = spec.precision.unwrap_or(6);
+    let _ = match (spec.conversion, value) {
+        (_, Value::Text(text)) => {
+            out.push_str(truncate(text, spec.precision));
+            Ok(())
+        }
+        (_, Value::Owned(text)) => {
+            out.push_str(truncate(text, spec.precision));
+            Ok(())
+        }
+        (_, Value::RequestLine(request_line)) => {
+            write_request_line(out, *request_line, spec.precision);
+            Ok(())
+        }
+        (Conversion::Text | Conversion::Integer, Value::Integer(n)) => write!(out, "{n}"),
+        (Conversion::Text, Value::Float(x)) => write_python_float_str(out, *x),
+        (Conversion::Integer, Value::Float(x)) => write!(out, "{}", x.trunc()),
+        (Conversion::Fixed, Value::Integer(n)) => write!(out, "{:.*}", precision, *n as f64),
+        (Conversion::Fixed, Value::Float(x)) => write!(out, "{x:.precision$}"),
+    };
 }
 
 /// Python's `str()` of a float keeps a `.0` on whole numbers.
-fn python_float_str(value: f64) -> String {
+fn write_python_float_str(out: &mut String, value: f64) -> fmt::Result {
     if value.fract() == 0.0 && value.is_finite() {
-        format!("{value:.1}")
+        write!(out, "{value:.1}")
     } else {
-        value.to_string()
+        write!(out, "{value}")
     }
 }
 
@@ -369,17 +391,16 @@ fn truncate(text: &str, precision: Option<usize>) -> &str {
     }
 }
 
-fn pad(line: &mut String, text: &str, spec: &Spec, numeric: bool) {
-    if spec.width == 0 {
-        line.push_str(text);
-        return;
-    }
+/// Pads `text` to the field's width: on the right with `-`, with zeros
+/// after any sign for a number with `0`, else on the left with spaces.
+fn pad(line: &mut String, text: &str, spec: &Spec) {
+    let numeric = spec.conversion != Conversion::Text;
     let missing = spec.width.saturating_sub(text.chars().count());
     if spec.left_align {
         line.push_str(text);
         line.extend(std::iter::repeat_n(' ', missing));
     } else if spec.zero_pad && numeric {
-        let (sign, digits) = text.split_at(usize::from(text.starts_with('+')));
+        let (sign, digits) = text.split_at(usize::from(text.starts_with(['+', '-'])));
         line.push_str(sign);
         line.extend(std::iter::repeat_n('0', missing));
         line.push_str(digits);
@@ -389,26 +410,24 @@ fn pad(line: &mut String, text: &str, spec: &Spec, numeric: bool) {
     }
 }
 
-/// Cuts an over-long request line at a character boundary.
-fn shorten(request_line: &str) -> &str {
-    if request_line.len() <= MAX_LOGGED_REQUEST_LINE {
-        return request_line;
+/// Appends the request line, cut to [`MAX_LOGGED_REQUEST_LINE`] bytes and
+/// marked with `...` when cut, so that an oversized request cannot produce
+/// a huge line; then cut to `precision` characters when there is one.
+fn write_request_line(out: &mut String, request_line: &dyn fmt::Display, precision: Option<usize>) {
+    let start = out.len();
+    let _ = write!(out, "{request_line}");
+    if out.len() - start > MAX_LOGGED_REQUEST_LINE {
+        let mut end = start + MAX_LOGGED_REQUEST_LINE;
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.truncate(end);
+        out.push_str("...");
     }
-    let mut end = MAX_LOGGED_REQUEST_LINE;
-    while !request_line.is_char_boundary(end) {
-        end -= 1;
-    }
-    &request_line[..end]
-}
-
-/// The request line as logged: cut to a bounded length and marked with
-/// `...` when cut.
-fn request_line_for_log(request_line: &str) -> Cow<'_, str> {
-    let short = shorten(request_line);
-    if short.len() == request_line.len() {
-        Cow::Borrowed(request_line)
-    } else {
-        Cow::Owned(format!("{short}..."))
+    if let Some(max) = precision
+        && let Some((cut, _)) = out[start..].char_indices().nth(max)
+    {
+        out.truncate(start + cut);
     }
 }
 
@@ -418,42 +437,19 @@ fn format_date_time(time: SystemTime) -> String {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    let seconds = time
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs());
-    let (year, month, day) = civil_from_days(seconds / 86_400);
-    let second_of_day = seconds % 86_400;
-
+    let at = UtcSecond::of(time);
     let mut text = String::with_capacity(20);
     let _ = write!(
         text,
-        "{day:02}/{}/{year:04} {:02}:{:02}:{:02}",
-        MONTHS[month as usize - 1],
-        second_of_day / 3600,
-        second_of_day / 60 % 60,
-        second_of_day % 60
+        "{:02}/{}/{:04} {:02}:{:02}:{:02}",
+        at.day,
+        MONTHS[at.month as usize - 1],
+        at.year,
+        at.hour,
+        at.minute,
+        at.second
     );
     text
-}
-
-/// Converts days since 1970-01-01 to a proleptic Gregorian date, after
-/// Howard Hinnant's published `civil_from_days` algorithm.
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let shifted = days + 719_468;
-    let era = shifted / 146_097;
-    let day_of_era = shifted - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
@@ -462,10 +458,10 @@ mod tests {
 
     use super::*;
 
-    fn entry(request_line: &str) -> AccessEntry<'_> {
+    fn entry<'a>(request_line: &'a &'a str) -> AccessEntry<'a> {
         AccessEntry {
             client_ip: "192.0.2.7",
-            time: UNIX_EPOCH + Duration::from_secs(1_709_644_021),
+            time: std::time::UNIX_EPOCH + Duration::from_secs(1_709_644_021),
             request_line,
             status_code: 200,
             body_length: 42,
@@ -475,7 +471,7 @@ mod tests {
 
     #[test]
     fn default_format_matches_oslo_layout() {
-        let line = AccessLogFormat::default().render(&entry("GET /ping HTTP/1.1"));
+        let line = AccessLogFormat::default().render(&entry(&"GET /ping HTTP/1.1"));
         assert_eq!(
             line,
             "192.0.2.7 \"GET /ping HTTP/1.1\" status: 200  len: 42 time: 0.0123457"
@@ -487,7 +483,7 @@ mod tests {
         let format =
             AccessLogFormat::parse("[%(date_time)s] %(status_code)05d %(client_ip)-12s| 100%%")
                 .unwrap();
-        let line = format.render(&entry("GET / HTTP/1.1"));
+        let line = format.render(&entry(&"GET / HTTP/1.1"));
         assert_eq!(line, "[05/Mar/2024 13:07:01] 00200 192.0.2.7   | 100%");
     }
 
@@ -495,7 +491,7 @@ mod tests {
     fn numbers_as_text_and_integers() {
         let format =
             AccessLogFormat::parse("%(wall_seconds)s %(wall_seconds)d %(body_length)f").unwrap();
-        assert_eq!(format.render(&entry("x")), "0.012345678 0 42.000000");
+        assert_eq!(format.render(&entry(&"x")), "0.012345678 0 42.000000");
     }
 
     #[test]
@@ -516,16 +512,37 @@ mod tests {
 
     #[test]
     fn long_request_lines_are_cut_in_the_log() {
-        let long = format!("GET /{} HTTP/1.1", "a".repeat(5000));
-        let logged = request_line_for_log(&long);
-        assert_eq!(logged.len(), MAX_LOGGED_REQUEST_LINE + 3);
-        assert!(logged.ends_with("..."));
+        let long = format!("GET /{} HTTP/1.1", "é".repeat(5000));
+        let logged = AccessLogFormat::parse("%(request_line)s")
+            .unwrap()
+            .render(&entry(&long.as_str()));
+        assert!(
+            logged.len() <= MAX_LOGGED_REQUEST_LINE + 3,
+            "{}",
+            logged.len()
+        );
+        assert!(
+            logged.len() > MAX_LOGGED_REQUEST_LINE - 2,
+            "{}",
+            logged.len()
+        );
+        assert!(logged.ends_with("é..."));
+        let short = AccessLogFormat::parse("%(request_line).3s|%(request_line)-20s|")
+            .unwrap()
+            .render(&entry(&"GET / HTTP/1.1"));
+        assert_eq!(short, "GET|GET / HTTP/1.1      |");
     }
 
     #[test]
-    fn civil_dates_cross_leap_years() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+    fn signs_widths_and_zeros_follow_python() {
+        let format = AccessLogFormat::parse(
+            "%(status_code)+d|%(status_code)+6d|%(status_code)06d|%(status_code)5s|\
+             %(wall_seconds)010.3f|%(body_length)-5d|%(status_code)05s",
+        )
+        .unwrap();
+        assert_eq!(
+            format.render(&entry(&"x")),
+            "+200|  +200|000200|  200|000000.012|42   |  200"
+        );
     }
 }

@@ -219,7 +219,7 @@ fn report_end(
             &AccessEntry {
                 client_ip: &client.ip_text(),
                 time: SystemTime::now(),
-                request_line: "-",
+                request_line: &"-",
                 status_code: status,
                 body_length: 0,
                 wall_seconds: activity.idle_since().elapsed().as_secs_f64(),

@@ -3,7 +3,9 @@
 //! to close while draining, counts requests in flight and writes the access
 //! log line once the response has been sent.
 
+use std::cell::RefCell;
 use std::convert::Infallible;
+use std::fmt::{self, Write as _};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -14,7 +16,7 @@ use std::time::{Instant, SystemTime};
 use bytes::Buf;
 use futures::FutureExt as _;
 use http::header::{CONNECTION, HeaderValue};
-use http::{Request, Response, StatusCode, Version};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
@@ -59,8 +61,6 @@ where
         let app = self.app.clone();
         let shared = self.shared.clone();
         Box::pin(async move {
-            let method = request.method().clone();
-            let path = request.uri().path().to_owned();
             let called = AssertUnwindSafe(Capturing::new(call_app(app, request)))
                 .catch_unwind()
                 .await;
@@ -70,8 +70,8 @@ where
                     let site = panics::take_site();
                     tracing::error!(
                         target: "service_runtime::http",
-                        %method,
-                        %path,
+                        method = %record.request_line.method,
+                        path = record.request_line.uri.path(),
                         panic = %panics::message(&*payload),
                         location = site.location.as_deref(),
                         backtrace = site.backtrace.as_deref(),
@@ -112,7 +112,7 @@ impl<S> ConnService<S> {
     fn oversized_line(
         &self,
         request: &Request<Incoming>,
-        request_line: &str,
+        request_line: &RequestLine,
     ) -> Option<StatusCode> {
         let limit = self.shared.options.max_header_line;
         if request_line.len() > limit {
@@ -154,17 +154,52 @@ fn reject<B>(
 }
 
 /// The request line as HTTP/1 puts it on the wire; for HTTP/2 the same
-/// shape is built from the pseudo-headers.
-fn request_line(request: &Request<Incoming>) -> String {
-    let uri = request.uri();
-    let target = if request.version() >= Version::HTTP_2 {
-        uri.path_and_query()
-            .map_or("/", |path| path.as_str())
-            .to_owned()
-    } else {
-        uri.to_string()
-    };
-    format!("{} {} {:?}", request.method(), target, request.version())
+/// shape is built from the pseudo-headers. It is kept in parts and written
+/// only into the access log line, so a request costs no copy of it.
+pub(crate) struct RequestLine {
+    method: Method,
+    uri: Uri,
+    version: Version,
+}
+
+impl RequestLine {
+    fn of(request: &Request<Incoming>) -> RequestLine {
+        RequestLine {
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            version: request.version(),
+        }
+    }
+
+    /// Length in bytes of the line as written.
+    fn len(&self) -> usize {
+        let mut counter = ByteCounter(0);
+        let _ = write!(counter, "{self}");
+        counter.0
+    }
+}
+
+impl fmt::Display for RequestLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ", self.method)?;
+        if self.version >= Version::HTTP_2 {
+            let target = self.uri.path_and_query().map_or("/", |path| path.as_str());
+            f.write_str(target)?;
+        } else {
+            write!(f, "{}", self.uri)?;
+        }
+        write!(f, " {:?}", self.version)
+    }
+}
+
+/// Counts the bytes written to it.
+struct ByteCounter(usize);
+
+impl fmt::Write for ByteCounter {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        self.0 += text.len();
+        Ok(())
+    }
 }
 
 /// What the access log needs to know about one request. Dropping it writes
@@ -174,7 +209,7 @@ pub(crate) struct RequestRecord {
     shared: Arc<Shared>,
     activity: Arc<Activity>,
     client_ip: Arc<str>,
-    request_line: String,
+    request_line: RequestLine,
     started: Instant,
     status: u16,
     body_length: u64,
@@ -190,7 +225,7 @@ impl RequestRecord {
             shared: service.shared.clone(),
             activity: service.activity.clone(),
             client_ip: service.client_ip.clone(),
-            request_line: request_line(request),
+            request_line: RequestLine::of(request),
             started: Instant::now(),
             status: CLIENT_CLOSED_REQUEST,
             body_length: 0,
@@ -233,9 +268,17 @@ pub(crate) fn log_access(shared: &Shared, entry: &AccessEntry<'_>) {
     }
 }
 
+thread_local! {
+    /// The buffer each thread renders access log lines into.
+    static ACCESS_LINE: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
 fn write_access(shared: &Shared, entry: &AccessEntry<'_>) {
-    let line = shared.options.access_log_format.render(entry);
-    tracing::info!(target: ACCESS_LOG_TARGET, "{line}");
+    ACCESS_LINE.with_borrow_mut(|line| {
+        line.clear();
+        shared.options.access_log_format.render_into(entry, line);
+        tracing::info!(target: ACCESS_LOG_TARGET, "{line}");
+    });
 }
 
 pin_project_lite::pin_project! {

@@ -144,6 +144,7 @@ pub fn run_main<S: Service>(version: &'static str) -> ! {
     if let Some(file) = socket_file {
         file.remove();
     }
+    logging::flush();
     std::process::exit(code)
 }
 

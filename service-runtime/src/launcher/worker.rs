@@ -73,6 +73,7 @@ pub(crate) fn run<S: Service>(identity: Identity) -> ! {
     let ctx = Context::new(identity.id, identity.generation, conf).with_listeners(listeners, tls);
     let code = runtime.block_on(serve::<S>(ctx, channel, logs));
     runtime.shutdown_timeout(Duration::from_millis(100));
+    logging::flush();
     std::process::exit(code)
 }
 
@@ -261,6 +262,7 @@ fn log_own_tasks(worker: u32, commands: &mpsc::UnboundedSender<Command>) {
 fn arm_exit_deadline(after: Duration) {
     std::thread::spawn(move || {
         std::thread::sleep(after);
+        logging::flush();
         std::process::exit(exit::START_FAILED);
     });
 }

@@ -1,0 +1,373 @@
+//! The layout of log lines.
+//!
+//! A text line is `<time> <role>[<pid>] <LEVEL> <target>: <message>`, the
+//! time in UTC to the microsecond, as `tracing`'s own format writes it
+//! after our prefix. Access log lines, one per request, are written by a
+//! shorter path that gives the same bytes: the time from a per-thread
+//! cache of the current second, the message written straight into the
+//! line, with control characters escaped as `tracing` escapes them.
+
+use std::cell::Cell;
+use std::fmt::{self, Write as _};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tracing::field::{Field, Visit};
+use tracing_subscriber::fmt::format::{Format, Full, Writer};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+
+use super::Role;
+use crate::http::ACCESS_LOG_TARGET;
+use crate::utc::UtcSecond;
+
+/// Length of a timestamp such as `2026-12-04T09:12:03.792441Z`.
+const TIMESTAMP_LEN: usize = 27;
+
+/// The part of a timestamp before the microseconds, with its dot.
+const SECOND_PREFIX_LEN: usize = 20;
+
+pub(super) struct LineFormat {
+    role: Role,
+    /// This process's id, read once: every line carries it, and asking the
+    /// kernel for it costs a system call each time. A worker is a new
+    /// program (`exec`), which sets up its own logger.
+    pid: u32,
+    /// ` <role>[<pid>] `, written after the time of every text line.
+    prefix: String,
+    json: Arc<AtomicBool>,
+    text: Format<Full, ()>,
+}
+
+impl LineFormat {
+    pub(super) fn new(role: Role, json: Arc<AtomicBool>) -> LineFormat {
+        let pid = std::process::id();
+        LineFormat {
+            role,
+            pid,
+            prefix: format!(" {role}[{pid}] "),
+            json,
+            text: Format::default().without_time().with_ansi(false),
+        }
+    }
+}
+
+impl<S, N> FormatEvent<S, N> for LineFormat
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> fmt::Result {
+        if self.json.load(Ordering::Relaxed) {
+            return write_json(self.role, self.pid, &mut writer, event);
+        }
+        write_timestamp(&mut writer)?;
+        writer.write_str(&self.prefix)?;
+        if is_plain_access_line(event) && ctx.lookup_current().is_none() {
+            return write_access_line(&mut writer, event);
+        }
+        self.text.format_event(ctx, writer, event)
+    }
+}
+
+/// Whether `event` is an access log line as the HTTP server writes it: at
+/// INFO, with a message and no other field, outside any span (checked by
+/// the caller). Anything else takes `tracing`'s general path.
+fn is_plain_access_line(event: &tracing::Event<'_>) -> bool {
+    let metadata = event.metadata();
+    let fields = metadata.fields();
+    metadata.target() == ACCESS_LOG_TARGET
+        && *metadata.level() == tracing::Level::INFO
+        && event.parent().is_none()
+        && fields.len() == 1
+        && fields.field("message").is_some()
+}
+
+/// Writes what `tracing`'s full format writes for a plain access line
+/// after the time: ` INFO <target>: <message>` and the line end.
+fn write_access_line(writer: &mut Writer<'_>, event: &tracing::Event<'_>) -> fmt::Result {
+    writer.write_str(" INFO ")?;
+    writer.write_str(ACCESS_LOG_TARGET)?;
+    writer.write_str(": ")?;
+    let mut message = MessageWriter {
+        out: Escaping(writer),
+        result: Ok(()),
+    };
+    event.record(&mut message);
+    message.result?;
+    writer.write_char('\n')
+}
+
+/// Writes the `message` field of an event, and nothing else.
+struct MessageWriter<'w, 'a> {
+    out: Escaping<'w, Writer<'a>>,
+    result: fmt::Result,
+}
+
+impl Visit for MessageWriter<'_, '_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.result = self.out.write_str(value);
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if field.name() == "message" {
+            self.result = write!(self.out, "{value:?}");
+        }
+    }
+}
+
+/// Escapes the characters that could drive a terminal (ESC, BEL, BS, FF,
+/// DEL and the C1 controls), exactly as `tracing`'s format does, so that a
+/// crafted request cannot hide itself from someone reading the log.
+struct Escaping<'w, W>(&'w mut W);
+
+impl<W: fmt::Write> fmt::Write for Escaping<'_, W> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        // C1 controls are U+0080 to U+009F, whose UTF-8 starts with 0xC2.
+        let risky = |b: &u8| matches!(b, 0x1b | 0x07 | 0x08 | 0x0c | 0x7f | 0xc2);
+        if !text.as_bytes().iter().any(risky) {
+            return self.0.write_str(text);
+        }
+        for ch in text.chars() {
+            match ch {
+                '\x1b' => self.0.write_str("\\x1b")?,
+                '\x07' => self.0.write_str("\\x07")?,
+                '\x08' => self.0.write_str("\\x08")?,
+                '\x0c' => self.0.write_str("\\x0c")?,
+                '\x7f' => self.0.write_str("\\x7f")?,
+                '\u{80}'..='\u{9f}' => write!(self.0, "\\u{{{:x}}}", ch as u32)?,
+                _ => self.0.write_char(ch)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+thread_local! {
+    /// The second the prefix below was made for, and the prefix
+    /// (`2026-12-04T09:12:03.`): a busy thread writes many lines a second
+    /// and need not work out the date for each.
+    static SECOND: Cell<(u64, [u8; SECOND_PREFIX_LEN])> =
+        const { Cell::new((u64::MAX, [0; SECOND_PREFIX_LEN])) };
+}
+
+/// Writes the current time as `2026-12-04T09:12:03.792441Z`, the layout of
+/// `tracing`'s `SystemTime` timer.
+fn write_timestamp(out: &mut impl fmt::Write) -> fmt::Result {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    write_time_since_epoch(out, since_epoch)
+}
+
+fn write_time_since_epoch(out: &mut impl fmt::Write, since_epoch: Duration) -> fmt::Result {
+    let seconds = since_epoch.as_secs();
+    let (cached, mut prefix) = SECOND.get();
+    if cached != seconds {
+        let at = UtcSecond::from_unix(seconds);
+        if at.year > 9999 {
+            return write_long_year(out, at, since_epoch.subsec_micros());
+        }
+        let mut text = String::with_capacity(SECOND_PREFIX_LEN);
+        write!(
+            text,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.",
+            at.year, at.month, at.day, at.hour, at.minute, at.second
+        )?;
+        prefix.copy_from_slice(text.as_bytes());
+        SECOND.set((seconds, prefix));
+    }
+    let mut micros = *b"000000Z";
+    let mut rest = since_epoch.subsec_micros();
+    for digit in micros[..6].iter_mut().rev() {
+        *digit = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    // Both parts are ASCII, written just above.
+    out.write_str(std::str::from_utf8(&prefix).map_err(|_| fmt::Error)?)?;
+    out.write_str(std::str::from_utf8(&micros).map_err(|_| fmt::Error)?)
+}
+
+/// Years past 9999 (a clock set far ahead) are written with a sign, as
+/// `tracing` writes them.
+fn write_long_year(out: &mut impl fmt::Write, at: UtcSecond, micros: u32) -> fmt::Result {
+    write!(
+        out,
+        "+{}-{:02}-{:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+        at.year, at.month, at.day, at.hour, at.minute, at.second
+    )
+}
+
+/// Writes one event as a JSON object on one line.
+fn write_json(
+    role: Role,
+    pid: u32,
+    writer: &mut Writer<'_>,
+    event: &tracing::Event<'_>,
+) -> std::fmt::Result {
+    let mut time = String::with_capacity(TIMESTAMP_LEN);
+    write_timestamp(&mut time)?;
+    let mut fields = JsonFields::default();
+    event.record(&mut fields);
+    let metadata = event.metadata();
+    let line = serde_json::json!({
+        "time": time,
+        "level": metadata.level().as_str(),
+        "target": metadata.target(),
+        "message": fields.message,
+        "fields": fields.values,
+        "worker": role.worker(),
+        "pid": pid,
+    });
+    writeln!(writer, "{line}")
+}
+
+/// Collects an event's fields as JSON values, the message apart.
+#[derive(Default)]
+struct JsonFields {
+    message: String,
+    values: serde_json::Map<String, serde_json::Value>,
+}
+
+impl JsonFields {
+    fn insert(&mut self, field: &Field, value: serde_json::Value) {
+        if field.name() == "message" {
+            self.message = match value {
+                serde_json::Value::String(text) => text,
+                other => other.to_string(),
+            };
+        } else {
+            self.values.insert(field.name().to_string(), value);
+        }
+    }
+}
+
+impl Visit for JsonFields {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.insert(field, serde_json::json!(value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.insert(field, value.into());
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.insert(field, value.into());
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.insert(field, value.into());
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.insert(field, value.into());
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.insert(field, value.to_string().into());
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.insert(field, format!("{value:?}").into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use tracing_subscriber::fmt::format::DefaultFields;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    /// The lines `log` writes through a [`LineFormat`] for worker 3.
+    fn lines_of(log: impl FnOnce()) -> Vec<String> {
+        let written = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = written.clone();
+        let layer = tracing_subscriber::fmt::layer()
+            .event_format(LineFormat::new(Role::Worker(3), Arc::default()))
+            .fmt_fields(DefaultFields::new())
+            .with_ansi(false)
+            .with_writer(move || SharedBuffer(sink.clone()));
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, log);
+        let text = String::from_utf8(written.lock().unwrap().clone()).unwrap();
+        text.lines().map(str::to_owned).collect()
+    }
+
+    struct SharedBuffer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for SharedBuffer {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(data);
+            Ok(data.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn access_lines_read_as_tracing_writes_any_other_line() {
+        let message = "192.0.2.7 \"GET /a\u{1b}[31mb\u{85} HTTP/1.1\" status: 200";
+        let lines = lines_of(|| {
+            tracing::info!(target: ACCESS_LOG_TARGET, "{message}");
+            tracing::info!(target: "elsewhere", "{message}");
+        });
+        let [access, other] = &lines[..] else {
+            panic!("two lines: {lines:?}");
+        };
+        let pid = std::process::id();
+        let after_time = |line: &str| line[TIMESTAMP_LEN..].to_string();
+        assert_eq!(
+            after_time(access),
+            after_time(other).replace("elsewhere", ACCESS_LOG_TARGET)
+        );
+        assert!(
+            after_time(access).starts_with(&format!(" worker 3[{pid}]  INFO ")),
+            "{access}"
+        );
+        assert!(access.contains("/a\\x1b[31mb\\u{85} "), "{access}");
+    }
+
+    #[test]
+    fn access_lines_in_a_span_or_with_fields_keep_them() {
+        let lines = lines_of(|| {
+            let span = tracing::info_span!("request", id = 7);
+            let _entered = span.enter();
+            tracing::info!(target: ACCESS_LOG_TARGET, "in a span");
+            drop(_entered);
+            tracing::info!(target: ACCESS_LOG_TARGET, extra = 1, "with a field");
+        });
+        assert!(lines[0].contains("request{id=7}: "), "{}", lines[0]);
+        assert!(lines[1].ends_with("with a field extra=1"), "{}", lines[1]);
+    }
+
+    #[test]
+    fn timestamps_have_tracings_layout_across_seconds() {
+        let shown = |seconds: u64, nanos: u32| {
+            let mut text = String::new();
+            write_time_since_epoch(&mut text, Duration::new(seconds, nanos)).unwrap();
+            text
+        };
+        assert_eq!(
+            shown(1_709_644_021, 123_456_789),
+            "2024-03-05T13:07:01.123456Z"
+        );
+        assert_eq!(shown(1_709_644_021, 7_000), "2024-03-05T13:07:01.000007Z");
+        assert_eq!(shown(1_709_644_022, 0), "2024-03-05T13:07:02.000000Z");
+        assert_eq!(shown(0, 999_999_999), "1970-01-01T00:00:00.999999Z");
+        assert_eq!(shown(1_709_644_021, 0).len(), TIMESTAMP_LEN);
+        assert_eq!(shown(253_402_300_800, 0), "+10000-01-01T00:00:00.000000Z");
+    }
+}
