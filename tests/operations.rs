@@ -733,6 +733,51 @@ fn b27_rotation_moves_every_process_to_the_new_file() {
     }
 }
 
+/// Access lines wait to be written in batches; a long
+/// `access_log_flush_interval` (60 s) keeps them waiting. `probe --workers
+/// 2` answers 40 requests, then gets SIGTERM at once.
+///
+/// Checks: the service exits 0 and the log file holds one access line per
+/// request, each written before its worker's `service stopped` line: a graceful
+/// stop writes the waiting lines, whatever the interval.
+#[test]
+fn a_graceful_stop_writes_every_waiting_access_line() {
+    let probe = Probe::start(
+        "[DEFAULT]\nlog_file = ./svc.log\naccess_log_flush_interval = 60\n",
+        &["--workers", "2"],
+    );
+    let log = probe.path("svc.log");
+    wait_for_file_lines(&log, &["all workers ready"], 1);
+    let line = wait_for_file_lines(&log, &["listening", "listener=\"api\""], 1).remove(0);
+    let port: u16 = line.rsplit(':').next().unwrap().trim().parse().unwrap();
+    let sent = 40;
+    for n in 0..sent {
+        assert_eq!(
+            http::get(port, &format!("/ping?n={n}")).unwrap().status,
+            200
+        );
+    }
+
+    let mut probe = probe;
+    probe.service.signal(libc::SIGTERM);
+    assert_eq!(probe.service.wait_exit_code(), 0);
+    let text = read(&log);
+    let served = access_lines(&text);
+    assert_eq!(served.len(), sent, "one access line per request:\n{text}");
+    for request in served {
+        let pid = line_pid(request).unwrap();
+        let position = |needle: &str| text.find(needle).unwrap();
+        let stopped = text
+            .lines()
+            .find(|l| line_pid(l) == Some(pid) && l.contains("service stopped"))
+            .unwrap_or_else(|| panic!("worker {pid} logged no `service stopped`:\n{text}"));
+        assert!(
+            position(request) < position(stopped),
+            "{request} after {stopped}"
+        );
+    }
+}
+
 /// Sends `/ping?n=<label><i>` over new connections until every pid in
 /// `workers` has answered, at least `minimum` times; returns how many
 /// requests were sent.

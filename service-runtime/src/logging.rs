@@ -34,11 +34,15 @@ use tracing_subscriber::util::SubscriberInitExt;
 use crate::config::{Conf, Kind, OptionValue};
 use crate::options::ServiceOpts;
 
-use format::LineFormat;
+use format::{AccessLines, LineFormat};
 use output::Output;
 
 /// This process's log output, for [`flush`].
 static OUTPUT: OnceLock<Output> = OnceLock::new();
+
+/// The short way for access lines, once this module's logger is the
+/// process's.
+static ACCESS_LINES: OnceLock<AccessLines> = OnceLock::new();
 
 /// Secrets shorter than this are not searched for in log lines: masking
 /// every occurrence of two or three common letters would garble the log.
@@ -280,16 +284,26 @@ pub fn init(role: Role, conf: &Conf) -> io::Result<LogControl> {
         .fmt_fields(DefaultFields::new())
         .with_ansi(false)
         .with_writer(output.clone());
-    let _ = tracing_subscriber::registry()
+    let installed = tracing_subscriber::registry()
         .with(filter)
         .with(layer)
         .try_init();
+    if installed.is_ok() {
+        let _ = ACCESS_LINES.set(AccessLines::new(output.clone(), role, json.clone()));
+    }
     Ok(LogControl {
         filter: handle,
         output,
         json,
         env_directives,
     })
+}
+
+/// Writes one access log line, already known to be enabled, without
+/// making a `tracing` event of it when this module's logger can write it
+/// directly. `false`: the caller logs it through `tracing`.
+pub(crate) fn write_access_line(message: &str) -> bool {
+    ACCESS_LINES.get().is_some_and(|lines| lines.write(message))
 }
 
 /// Writes the access log lines that are waiting for their batch. The

@@ -222,7 +222,7 @@ fn report_end(
                 request_line: &"-",
                 status_code: status,
                 body_length: 0,
-                wall_seconds: activity.idle_since().elapsed().as_secs_f64(),
+                wall_time: activity.idle_since().elapsed(),
             },
         );
     }

@@ -71,7 +71,7 @@ where
                     tracing::error!(
                         target: "service_runtime::http",
                         method = %record.request_line.method,
-                        path = record.request_line.uri.path(),
+                        path = %record.request_line.uri.path(),
                         panic = %panics::message(&*payload),
                         location = site.location.as_deref(),
                         backtrace = site.backtrace.as_deref(),
@@ -247,7 +247,7 @@ impl Drop for RequestRecord {
                 request_line: &self.request_line,
                 status_code: self.status,
                 body_length: self.body_length,
-                wall_seconds: self.started.elapsed().as_secs_f64(),
+                wall_time: self.started.elapsed(),
             },
         );
     }
@@ -277,7 +277,9 @@ fn write_access(shared: &Shared, entry: &AccessEntry<'_>) {
     ACCESS_LINE.with_borrow_mut(|line| {
         line.clear();
         shared.options.access_log_format.render_into(entry, line);
-        tracing::info!(target: ACCESS_LOG_TARGET, "{line}");
+        if !crate::logging::write_access_line(line) {
+            tracing::info!(target: ACCESS_LOG_TARGET, "{line}");
+        }
     });
 }
 

@@ -1,13 +1,13 @@
 //! The layout of log lines.
 //!
 //! A text line is `<time> <role>[<pid>] <LEVEL> <target>: <message>`, the
-//! time in UTC to the microsecond, as `tracing`'s own format writes it
-//! after our prefix. Access log lines, one per request, are written by a
-//! shorter path that gives the same bytes: the time from a per-thread
-//! cache of the current second, the message written straight into the
-//! line, with control characters escaped as `tracing` escapes them.
+//! time in UTC to the microsecond, then `tracing`'s own full format. Access
+//! log lines, one per request, take a shorter path that writes the same
+//! bytes: [`AccessLines`] skips the event machinery, takes the time from a
+//! per-thread cache of the current second, and escapes control characters
+//! as `tracing` escapes them.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt::{self, Write as _};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,6 +19,7 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
 use super::Role;
+use super::output::Output;
 use crate::http::ACCESS_LOG_TARGET;
 use crate::utc::UtcSecond;
 
@@ -69,59 +70,58 @@ where
         }
         write_timestamp(&mut writer)?;
         writer.write_str(&self.prefix)?;
-        if is_plain_access_line(event) && ctx.lookup_current().is_none() {
-            return write_access_line(&mut writer, event);
-        }
         self.text.format_event(ctx, writer, event)
     }
 }
 
-/// Whether `event` is an access log line as the HTTP server writes it: at
-/// INFO, with a message and no other field, outside any span (checked by
-/// the caller). Anything else takes `tracing`'s general path.
-fn is_plain_access_line(event: &tracing::Event<'_>) -> bool {
-    let metadata = event.metadata();
-    let fields = metadata.fields();
-    metadata.target() == ACCESS_LOG_TARGET
-        && *metadata.level() == tracing::Level::INFO
-        && event.parent().is_none()
-        && fields.len() == 1
-        && fields.field("message").is_some()
+/// Writes access lines straight to the output, in the layout `tracing`'s
+/// format gives them, without the cost of an event: the dispatch through
+/// the subscriber's layers, the formatter's own buffer and a second copy.
+/// There is one line per request, so this is most of what logging costs a
+/// busy server. Lines in JSON, or logged inside a span (whose fields the
+/// line would show), still go through `tracing`.
+pub(super) struct AccessLines {
+    output: Output,
+    /// ` <role>[<pid>]  INFO <target>: `, everything between the time and
+    /// the message.
+    prefix: String,
+    json: Arc<AtomicBool>,
 }
 
-/// Writes what `tracing`'s full format writes for a plain access line
-/// after the time: ` INFO <target>: <message>` and the line end.
-fn write_access_line(writer: &mut Writer<'_>, event: &tracing::Event<'_>) -> fmt::Result {
-    writer.write_str(" INFO ")?;
-    writer.write_str(ACCESS_LOG_TARGET)?;
-    writer.write_str(": ")?;
-    let mut message = MessageWriter {
-        out: Escaping(writer),
-        result: Ok(()),
-    };
-    event.record(&mut message);
-    message.result?;
-    writer.write_char('\n')
-}
-
-/// Writes the `message` field of an event, and nothing else.
-struct MessageWriter<'w, 'a> {
-    out: Escaping<'w, Writer<'a>>,
-    result: fmt::Result,
-}
-
-impl Visit for MessageWriter<'_, '_> {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            self.result = self.out.write_str(value);
+impl AccessLines {
+    pub(super) fn new(output: Output, role: Role, json: Arc<AtomicBool>) -> AccessLines {
+        let pid = std::process::id();
+        AccessLines {
+            output,
+            prefix: format!(" {role}[{pid}]  INFO {ACCESS_LOG_TARGET}: "),
+            json,
         }
     }
 
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if field.name() == "message" {
-            self.result = write!(self.out, "{value:?}");
+    /// Writes one access line; `false` when it must go through `tracing`.
+    pub(super) fn write(&self, message: &str) -> bool {
+        if self.json.load(Ordering::Relaxed) || inside_a_span() {
+            return false;
         }
+        ACCESS_LINE.with_borrow_mut(|line| {
+            line.clear();
+            let _ = write_timestamp(line);
+            line.push_str(&self.prefix);
+            let _ = Escaping(line).write_str(message);
+            line.push('\n');
+            self.output.write_line(line.as_bytes(), true);
+        });
+        true
     }
+}
+
+thread_local! {
+    /// The buffer each thread writes access lines into.
+    static ACCESS_LINE: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+fn inside_a_span() -> bool {
+    tracing::dispatcher::get_default(|dispatch| dispatch.current_span().id().is_some())
 }
 
 /// Escapes the characters that could drive a terminal (ESC, BEL, BS, FF,
@@ -317,40 +317,52 @@ mod tests {
         }
     }
 
-    #[test]
-    fn access_lines_read_as_tracing_writes_any_other_line() {
-        let message = "192.0.2.7 \"GET /a\u{1b}[31mb\u{85} HTTP/1.1\" status: 200";
-        let lines = lines_of(|| {
-            tracing::info!(target: ACCESS_LOG_TARGET, "{message}");
-            tracing::info!(target: "elsewhere", "{message}");
-        });
-        let [access, other] = &lines[..] else {
-            panic!("two lines: {lines:?}");
-        };
-        let pid = std::process::id();
-        let after_time = |line: &str| line[TIMESTAMP_LEN..].to_string();
-        assert_eq!(
-            after_time(access),
-            after_time(other).replace("elsewhere", ACCESS_LOG_TARGET)
-        );
-        assert!(
-            after_time(access).starts_with(&format!(" worker 3[{pid}]  INFO ")),
-            "{access}"
-        );
-        assert!(access.contains("/a\\x1b[31mb\\u{85} "), "{access}");
+    /// An output to a new file, writing every line at once.
+    fn file_output(name: &str) -> (Output, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("format-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("test.log");
+        let _ = std::fs::remove_file(&path);
+        (Output::open(Some(&path), false).unwrap(), path)
     }
 
     #[test]
-    fn access_lines_in_a_span_or_with_fields_keep_them() {
-        let lines = lines_of(|| {
+    fn access_lines_read_as_tracing_writes_them() {
+        let message = "192.0.2.7 \"GET /a\u{1b}[31mb\u{85} HTTP/1.1\" status: 200";
+        let (output, path) = file_output("same");
+        let direct = AccessLines::new(output, Role::Worker(3), Arc::default());
+        assert!(direct.write(message));
+        let written = std::fs::read_to_string(&path).unwrap();
+        let through_tracing = lines_of(|| tracing::info!(target: ACCESS_LOG_TARGET, "{message}"));
+
+        let after_time = |line: &str| line[TIMESTAMP_LEN..].to_string();
+        assert_eq!(
+            after_time(written.trim_end_matches('\n')),
+            after_time(&through_tracing[0])
+        );
+        let pid = std::process::id();
+        assert!(
+            written.contains(&format!(" worker 3[{pid}]  INFO ")),
+            "{written}"
+        );
+        assert!(written.contains("/a\\x1b[31mb\\u{85} "), "{written}");
+    }
+
+    #[test]
+    fn access_lines_in_json_or_in_a_span_go_through_tracing() {
+        let (output, path) = file_output("fallback");
+        let json = Arc::new(AtomicBool::new(true));
+        let lines = AccessLines::new(output.clone(), Role::Main, json.clone());
+        assert!(!lines.write("in json"));
+        json.store(false, Ordering::Relaxed);
+        let in_span = lines_of(|| {
             let span = tracing::info_span!("request", id = 7);
             let _entered = span.enter();
+            assert!(!lines.write("in a span"));
             tracing::info!(target: ACCESS_LOG_TARGET, "in a span");
-            drop(_entered);
-            tracing::info!(target: ACCESS_LOG_TARGET, extra = 1, "with a field");
         });
-        assert!(lines[0].contains("request{id=7}: "), "{}", lines[0]);
-        assert!(lines[1].ends_with("with a field extra=1"), "{}", lines[1]);
+        assert!(in_span[0].contains("request{id=7}: "), "{}", in_span[0]);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
     }
 
     #[test]

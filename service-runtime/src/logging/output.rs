@@ -166,7 +166,7 @@ impl Output {
 
     /// Writes one whole line, at once or, for an access line, with the
     /// next batch.
-    fn write_line(&self, line: &[u8], access: bool) {
+    pub(super) fn write_line(&self, line: &[u8], access: bool) {
         let line = self.masked(line);
         let mut sink = self.sink();
         if access && !self.flush_interval().is_zero() {

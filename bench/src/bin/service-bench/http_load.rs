@@ -11,6 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use service_bench::cpu::process_tree_cpu_time;
 use service_bench::stats::{percentile, sorted};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -31,11 +32,20 @@ pub struct LoadResult {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub errors: u64,
+    /// CPU time the server (its main process and workers) used per request
+    /// answered in the window, in µs; 0 when no server pid was given.
+    pub server_cpu_us: f64,
 }
 
 /// Sends requests to `127.0.0.1:port` for `warmup` then `measure`; only
-/// requests sent during `measure` count.
-pub fn generate(port: u16, warmup: Duration, measure: Duration) -> anyhow::Result<LoadResult> {
+/// requests sent during `measure` count. With the `server` pid, also
+/// measures the CPU time its process tree used over the same window.
+pub fn generate(
+    port: u16,
+    server: Option<u32>,
+    warmup: Duration,
+    measure: Duration,
+) -> anyhow::Result<LoadResult> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -45,6 +55,7 @@ pub fn generate(port: u16, warmup: Duration, measure: Duration) -> anyhow::Resul
         let connections: Vec<_> = (0..CONNECTIONS)
             .map(|_| tokio::spawn(connection(port, from, end)))
             .collect();
+        let server_cpu = tokio::spawn(server_cpu_between(server, from, end));
         let mut latencies = Vec::new();
         let mut errors = 0;
         for connection in connections {
@@ -61,13 +72,26 @@ pub fn generate(port: u16, warmup: Duration, measure: Duration) -> anyhow::Resul
                 percentile(&latencies, p)
             }
         };
+        let server_cpu = server_cpu.await.context("the CPU sampler panicked")?;
         Ok(LoadResult {
             requests_per_s: count as f64 / measure.as_secs_f64(),
             p50_ms: pick(50.0),
             p99_ms: pick(99.0),
             errors,
+            server_cpu_us: server_cpu.as_secs_f64() * 1e6 / count.max(1) as f64,
         })
     })
+}
+
+/// The CPU time `server`'s process tree used from `from` to `end`.
+async fn server_cpu_between(server: Option<u32>, from: Instant, end: Instant) -> Duration {
+    let Some(pid) = server else {
+        return Duration::ZERO;
+    };
+    tokio::time::sleep_until(from.into()).await;
+    let before = process_tree_cpu_time(pid);
+    tokio::time::sleep_until(end.into()).await;
+    process_tree_cpu_time(pid).saturating_sub(before)
 }
 
 /// One connection's loop; returns the latencies (ms) of the requests sent
@@ -149,26 +173,37 @@ fn response_length(buffer: &[u8]) -> io::Result<Option<usize>> {
     Ok(Some(head_end + 4 + length))
 }
 
-/// `service-bench load PORT [SECONDS]`: runs the load generator alone
-/// against a server already listening on `127.0.0.1:PORT` (0.5 s of warm-up,
-/// then 10 s unless told) and prints what it measured; for profiling a
-/// server from outside the bench.
+/// `service-bench load PORT [SECONDS [PID]]`: runs the load generator
+/// alone against a server already listening on `127.0.0.1:PORT` (0.5 s of
+/// warm-up, then 10 s unless told) and prints what it measured, with the
+/// CPU time per request of the process PID and its children when given;
+/// for profiling a server from outside the bench.
 pub fn load_command(args: &[String]) -> anyhow::Result<()> {
-    let usage = "usage: service-bench load PORT [SECONDS]";
+    let usage = "usage: service-bench load PORT [SECONDS [PID]]";
     let port: u16 = args.first().context(usage)?.parse().context(usage)?;
     let seconds: f64 = match args.get(1) {
         Some(value) => value.parse().context(usage)?,
         None => 10.0,
     };
+    let server = args
+        .get(2)
+        .map(|pid| pid.parse())
+        .transpose()
+        .context(usage)?;
     let result = generate(
         port,
+        server,
         Duration::from_millis(500),
         Duration::from_secs_f64(seconds),
     )?;
-    println!(
+    print!(
         "{:.0} req/s, p50 {:.3} ms, p99 {:.3} ms, {} failed",
         result.requests_per_s, result.p50_ms, result.p99_ms, result.errors
     );
+    if server.is_some() {
+        print!(", server CPU {:.2} µs per request", result.server_cpu_us);
+    }
+    println!();
     Ok(())
 }
 
@@ -200,7 +235,7 @@ pub fn section(setup: &Setup) -> anyhow::Result<Vec<Row>> {
             if matches!(server, Server::Hyper) {
                 hyper_rss.push(rss_mib(instance.pid())?);
             }
-            results[index].push(generate(port, warmup, measure)?);
+            results[index].push(generate(port, Some(instance.pid()), warmup, measure)?);
             instance.stop()?;
         }
     }
@@ -260,6 +295,17 @@ fn rows(workers: u32, results: &[Vec<LoadResult>], hyper_rss: &[f64]) -> Vec<Row
             Row::new("HTTP", format!("latency p99, {label}"), "ms")
                 .framework(&figure(index, |r| r.p99_ms))
                 .baseline(hyper_name, &figure(0, |r| r.p99_ms)),
+        );
+        rows.push(
+            Row::new("HTTP", format!("server CPU per request, {label}"), "µs")
+                .framework(&figure(index, |r| r.server_cpu_us))
+                .baseline(hyper_name, &figure(0, |r| r.server_cpu_us))
+                .note(
+                    "user plus system CPU time of the server's processes (main and workers) \
+                     over the measured window, divided by the requests answered in it; less \
+                     sensitive than requests per second to the load generator's share of the \
+                     cores",
+                ),
         );
     }
     let errors: u64 = results.iter().flatten().map(|r| r.errors).sum();

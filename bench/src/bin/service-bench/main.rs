@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --release -p service-bench -- [--out DIR] [--runs N] [--long-runs N]
 //!                                          [--quick] [--only SECTION,...]
-//! service-bench load PORT [SECONDS]
+//! service-bench load PORT [SECONDS [PID]]
 //! ```
 //!
 //! Started by `cargo run`, the driver first builds the bench service and
