@@ -128,7 +128,9 @@ enum Conversion {
 /// The facts about one finished request that a log line can show.
 pub(crate) struct AccessEntry<'a> {
     pub(crate) client_ip: &'a str,
-    pub(crate) time: SystemTime,
+    /// When the request ended; `None`: now, read only if the template
+    /// shows the time.
+    pub(crate) time: Option<SystemTime>,
     pub(crate) request_line: &'a dyn fmt::Display,
     pub(crate) status_code: u16,
     pub(crate) body_length: u64,
@@ -325,7 +327,9 @@ impl Key {
     fn value_of<'a>(self, entry: &AccessEntry<'a>) -> Value<'a> {
         match self {
             Key::ClientIp => Value::Text(entry.client_ip),
-            Key::DateTime => Value::Owned(format_date_time(entry.time)),
+            Key::DateTime => {
+                Value::Owned(format_date_time(entry.time.unwrap_or_else(SystemTime::now)))
+            }
             Key::RequestLine => Value::RequestLine(entry.request_line),
             Key::StatusCode => Value::Integer(entry.status_code.into()),
             Key::BodyLength => Value::Integer(entry.body_length),
@@ -488,7 +492,7 @@ mod tests {
     fn entry<'a>(request_line: &'a &'a str) -> AccessEntry<'a> {
         AccessEntry {
             client_ip: "192.0.2.7",
-            time: std::time::UNIX_EPOCH + Duration::from_secs(1_709_644_021),
+            time: Some(std::time::UNIX_EPOCH + Duration::from_secs(1_709_644_021)),
             request_line,
             status_code: 200,
             body_length: 42,

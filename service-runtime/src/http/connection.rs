@@ -3,7 +3,7 @@
 use std::io;
 use std::pin::pin;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use futures::StreamExt as _;
 use futures::future::{BoxFuture, FutureExt as _};
@@ -218,7 +218,7 @@ fn report_end(
             shared,
             &AccessEntry {
                 client_ip: &client.ip_text(),
-                time: SystemTime::now(),
+                time: None,
                 request_line: &"-",
                 status_code: status,
                 body_length: 0,

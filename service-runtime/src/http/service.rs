@@ -11,7 +11,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use bytes::Buf;
 use futures::FutureExt as _;
@@ -243,7 +243,7 @@ impl Drop for RequestRecord {
             &self.shared,
             &AccessEntry {
                 client_ip: &self.client_ip,
-                time: SystemTime::now(),
+                time: None,
                 request_line: &self.request_line,
                 status_code: self.status,
                 body_length: self.body_length,

@@ -228,7 +228,7 @@ pub fn section(setup: &Setup) -> anyhow::Result<Vec<Row>> {
     let servers = [Server::Hyper, Server::Framework, Server::FrameworkQuiet];
     let mut results: Vec<Vec<LoadResult>> = vec![Vec::new(); servers.len()];
     let mut hyper_rss = Vec::new();
-    for _ in 0..setup.long_runs {
+    for _ in 0..setup.runs {
         for (index, server) in servers.iter().enumerate() {
             let instance = start(setup, *server, workers)?;
             let port = instance.listening_port(READY_TIMEOUT)?;
