@@ -11,20 +11,16 @@
 //!     every tick starts; writes the summary to FILE and exits after S s.
 //! ```
 
-use std::convert::Infallible;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode, header};
 use hyper_util::rt::TokioIo;
 use service_bench::cpu::CpuMark;
 use service_bench::lateness::{LatenessSummary, TaskClock};
+use service_bench::ping::answer;
 use tokio::time::MissedTickBehavior;
 
 /// Time after start before the CPU window opens, as in the bench service.
@@ -84,20 +80,6 @@ fn serve_http(threads: usize) -> anyhow::Result<()> {
             });
         }
     })
-}
-
-async fn answer(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let (status, body) = if request.uri().path() == "/ping" {
-        (StatusCode::OK, "pong")
-    } else {
-        (StatusCode::NOT_FOUND, "")
-    };
-    let response = Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
-        .body(Full::new(Bytes::from_static(body.as_bytes())))
-        .expect("a static response is valid");
-    Ok(response)
 }
 
 struct IntervalArgs {

@@ -16,11 +16,10 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::routing::get;
 use futures::future::BoxFuture;
 use service_bench::cpu::CpuMark;
 use service_bench::lateness::{LatenessSummary, TaskClock};
+use service_bench::ping;
 use service_runtime::config::Port;
 use service_runtime::periodic::{PeriodicTask, Spacing, TaskFn, TaskOutcome};
 use service_runtime::prelude::*;
@@ -131,8 +130,7 @@ impl Service for BenchService {
     }
 
     async fn start(&mut self, ctx: &Context) -> anyhow::Result<()> {
-        let api = Router::new().route("/ping", get(|| async { "pong" }));
-        ctx.serve_http("api", api)?;
+        ctx.serve_http("api", tower::service_fn(ping::answer))?;
         Ok(())
     }
 
