@@ -426,6 +426,41 @@ fn the_control_socket_refuses_other_users() {
     );
 }
 
+/// A `control_socket` in a directory that does not exist is a mistake in
+/// the configuration: `--check-config` reports it, naming the option, the
+/// path and the reason, and a start exits 78 with the same message, before
+/// any worker starts.
+#[test]
+fn an_unbindable_control_socket_is_a_configuration_error() {
+    let config = "[DEFAULT]\nworkers = 2\ncontrol_socket = @DIR@/missing/ctl.sock\n";
+    let expect_error = |stderr: &str, socket: &Path| {
+        let line = stderr
+            .lines()
+            .find(|line| line.contains("option [DEFAULT] control_socket"))
+            .unwrap_or_else(|| panic!("no control_socket error in:\n{stderr}"));
+        assert!(line.contains(socket.to_str().unwrap()), "{line}");
+        assert!(line.contains("No such file or directory"), "{line}");
+        line.to_string()
+    };
+
+    let mut probe = Probe::start(config, &[]);
+    let socket = probe.path("missing").join("ctl.sock");
+    let code = probe.service.wait_exit_code();
+    assert_eq!(code, 78, "{}", probe.service.log());
+    let started = expect_error(&probe.service.log(), &socket);
+    assert!(probe.service.lines_with(&["starting workers"]).is_empty());
+
+    let checked = Command::new(example("probe"))
+        .arg("--check-config")
+        .arg("--config-file")
+        .arg(&probe.config)
+        .output()
+        .expect("the check runs");
+    assert_eq!(checked.status.code(), Some(78));
+    let checked = expect_error(&String::from_utf8_lossy(&checked.stderr), &socket);
+    assert_eq!(checked, started);
+}
+
 /// The inodes of the sockets the given processes hold, from their
 /// descriptors.
 fn socket_inodes(pids: &[i32]) -> BTreeSet<String> {

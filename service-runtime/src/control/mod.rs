@@ -20,7 +20,7 @@ use tokio::sync::oneshot;
 
 pub(crate) use client::run as run_client;
 pub(crate) use protocol::{Command, WorkerQuery};
-pub(crate) use server::{ControlSocket, bind};
+pub(crate) use server::{ControlSocket, bind, unbindable_reason};
 
 /// The target of the report lines SIGUSR2 writes.
 pub(crate) const REPORT_TARGET: &str = "service_runtime::report";

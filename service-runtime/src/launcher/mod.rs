@@ -214,11 +214,34 @@ fn activated_sockets() -> Vec<(String, Listener)> {
 /// What start-up checks beyond the values themselves, from the values
 /// read (even when some are bad), so that `--check-config` and a failed
 /// start report it with the other problems: the options the program's own
-/// expansion refers to, and the TLS settings.
+/// expansion refers to, the TLS settings and the control socket's path.
 fn start_checks<S: Service>(registry: &Registry, snapshot: &Snapshot) -> Vec<ConfigError> {
     let mut errors = references::option_reference_errors::<S>(registry);
     errors.extend(tls_errors(registry, snapshot));
+    errors.extend(control_socket_error(registry, snapshot));
     errors
+}
+
+/// A `control_socket` where no socket can be bound (its directory is
+/// missing or not writable), as a configuration error: it is a mistake in
+/// the configuration, to be found by `--check-config` rather than by a
+/// start that fails once everything else is set up.
+fn control_socket_error(registry: &Registry, snapshot: &Snapshot) -> Option<ConfigError> {
+    let view = ResolvedGroup::new(ServiceOpts::GROUP, snapshot, registry);
+    let path = ServiceOpts::build(&view).ok()?.control_socket?;
+    let reason = control::unbindable_reason(&path)?;
+    let source = snapshot
+        .get(ServiceOpts::GROUP, "control_socket")
+        .map(config::Resolved::source)
+        .filter(|source| *source != config::Source::Default);
+    let value = Some(path.display().to_string());
+    Some(ConfigError::for_option(
+        ServiceOpts::GROUP,
+        "control_socket",
+        source,
+        value,
+        reason,
+    ))
 }
 
 /// Every problem of the `[ssl]` settings read, as configuration errors;
