@@ -238,6 +238,9 @@ fn every_control_command_answers() {
     };
     assert_eq!(option("probe", "password")["value"], "****");
     assert_eq!(option("DEFAULT", "workers")["value"], 2);
+    let in_file = format!("{}:2", probe.config.display());
+    assert_eq!(option("DEFAULT", "workers")["source"], in_file.as_str());
+    assert_eq!(option("DEFAULT", "debug")["source"], "default");
     assert_eq!(option("probe", "tick_spacing")["mutable"], true);
     assert!(!config.to_string().contains("not-shown-anywhere"));
 

@@ -108,8 +108,19 @@ impl ReloadOutcome {
 }
 
 /// The effective configuration, secrets masked, as `config` answers it.
+/// Each source is in the words `--print-config` uses (`default`,
+/// `file:line`, `environment variable ...`), so both read alike.
 pub(crate) fn config_answer(conf: &crate::config::Conf) -> Answer {
-    serde_json::to_value(conf.effective_values()).map_err(|error| error.to_string())
+    let options = conf.effective_values().into_iter().map(|option| {
+        serde_json::json!({
+            "group": option.group,
+            "name": option.name,
+            "value": option.value,
+            "source": option.source.to_string(),
+            "mutable": option.mutable,
+        })
+    });
+    Ok(serde_json::Value::Array(options.collect()))
 }
 
 /// One worker's answer to a query, as the main process gathered it.
