@@ -22,9 +22,6 @@ const MAX_LINE: usize = 1024;
 /// A connection that sends nothing for this long is closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// The longest wait for the launcher's answer to one command.
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// The control socket and TCP port of the main process, bound before the
 /// runtime starts; either or both may be absent.
 #[derive(Debug, Default)]
@@ -348,14 +345,15 @@ async fn ask(requests: &mpsc::UnboundedSender<ControlRequest>, command: Command)
     if let Command::Help = command {
         return Ok(Command::help());
     }
+    let timeout = command.answer_timeout();
     let (reply, answer) = oneshot::channel();
     if requests.send(ControlRequest { command, reply }).is_err() {
         return Err("the service is shutting down".to_string());
     }
-    match tokio::time::timeout(ANSWER_TIMEOUT, answer).await {
+    match tokio::time::timeout(timeout, answer).await {
         Ok(Ok(answer)) => answer,
         Ok(Err(_)) => Err("the service is shutting down".to_string()),
-        Err(_) => Err(format!("no answer within {} s", ANSWER_TIMEOUT.as_secs())),
+        Err(_) => Err(format!("no answer within {} s", timeout.as_secs())),
     }
 }
 
