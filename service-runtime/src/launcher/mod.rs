@@ -381,9 +381,6 @@ fn files_read(conf: &Conf) -> Vec<String> {
     files.map(|path| path.display().to_string()).collect()
 }
 
-/// Logs the effective configuration at start-up, secrets masked: the files
-/// at info level, then each option at debug level, as oslo.service does
-/// (so the values show with `debug = true` or `--debug`).
 /// The async runtime a service runs on, with `worker_threads` threads (one
 /// per core when 0).
 pub(crate) fn service_runtime(conf: &Conf) -> tokio::runtime::Runtime {
@@ -398,6 +395,9 @@ pub(crate) fn service_runtime(conf: &Conf) -> tokio::runtime::Runtime {
         .expect("the tokio runtime starts")
 }
 
+/// Logs the effective configuration at start-up, secrets masked: the files
+/// at info level, then each option at debug level, as oslo.service does
+/// (so the values show with `debug = true` or `--debug`).
 fn log_options(conf: &Conf, opts: &ServiceOpts) {
     if !opts.log_options {
         return;
