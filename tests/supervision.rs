@@ -468,18 +468,24 @@ fn a_failing_periodic_task_does_not_stop_the_others() {
 #[test]
 fn a_sighup_during_an_abandoned_reload_runs_after_it() {
     let modes = [
-        ("2", "new configuration validated", "reload abandoned"),
+        (
+            "2",
+            "all workers ready",
+            "new configuration validated",
+            "reload abandoned",
+        ),
         (
             "1",
+            "service started",
             "configuration reloaded",
             "starting it again with the previous configuration",
         ),
     ];
-    for (workers, reloading, abandoned) in modes {
+    for (workers, ready, reloading, abandoned) in modes {
         let (_dir, conf) = config_file("p.conf", "[probe]\ntick_spacing = 3600\n");
         let service = probe(&conf, &["--workers", workers]);
         let port = probe_port(&service);
-        service.wait_for_lines(&["service started"], workers.parse().unwrap());
+        service.wait_for_lines(&[ready], 1);
 
         let failing = "[probe]\ntick_spacing = 3600\nstart_delay = 3\nfail_start = true\n";
         std::fs::write(&conf, failing).unwrap();
