@@ -52,6 +52,11 @@ pub struct ProbeOpts {
     #[opt(default = false)]
     pub crash_on_start: bool,
 
+    /// Seconds the `start` hook waits before it does anything (at most a
+    /// day): keeps a reload in progress for that long.
+    #[opt(default = 0.0, min = 0.0, max = 86400.0)]
+    pub start_delay: f64,
+
     /// Make the `start` hook fail.
     #[opt(default = false)]
     pub fail_start: bool,
@@ -115,6 +120,9 @@ impl Probe {
         if knobs.crash_on_start {
             self.events.record("crash", ctx);
             std::process::exit(1);
+        }
+        if knobs.start_delay > 0.0 {
+            tokio::time::sleep(Duration::from_secs_f64(knobs.start_delay)).await;
         }
         if knobs.fail_start {
             anyhow::bail!("fail_start is set");

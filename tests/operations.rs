@@ -238,6 +238,9 @@ fn every_control_command_answers() {
     };
     assert_eq!(option("probe", "password")["value"], "****");
     assert_eq!(option("DEFAULT", "workers")["value"], 2);
+    let in_file = format!("{}:2", probe.config.display());
+    assert_eq!(option("DEFAULT", "workers")["source"], in_file.as_str());
+    assert_eq!(option("DEFAULT", "debug")["source"], "default");
     assert_eq!(option("probe", "tick_spacing")["mutable"], true);
     assert!(!config.to_string().contains("not-shown-anywhere"));
 
@@ -320,6 +323,74 @@ fn every_control_command_answers() {
     let unknown = probe.ctl(&["restart"]);
     assert_eq!(unknown.code, 2);
     assert!(unknown.stderr.contains("unknown command `restart`"));
+}
+
+/// `ctl reload` answers with what became of the reload it started, in a
+/// service with workers and in one running in its main process: a
+/// configuration that does not validate is rejected with its error, one
+/// the service cannot start with is abandoned with the start's error, and
+/// both exit 1; a good one answers `applied` only once it is in force, so
+/// the status read right after shows every worker on the new generation.
+#[test]
+fn ctl_reload_answers_with_the_outcome_of_the_reload() {
+    for workers in [2, 1] {
+        reload_outcomes(workers);
+    }
+}
+
+fn reload_outcomes(workers: usize) {
+    let config = format!(
+        "[DEFAULT]\nworkers = {workers}\ncontrol_socket = @DIR@/ctl.sock\n\
+         [probe]\ntick_spacing = 3600\n"
+    );
+    let probe = Probe::start(&config, &[]);
+    probe.service.wait_for_lines(&["control socket ready"], 1);
+    settled_status(&probe, workers);
+    // The client reads its configuration too, and would refuse the bad
+    // one before the service sees it: it gets a file of its own.
+    let client_config = probe.path("ctl.conf");
+    let socket = probe.path("ctl.sock");
+    let client_text = format!("[DEFAULT]\ncontrol_socket = {}\n", socket.display());
+    std::fs::write(&client_config, client_text).unwrap();
+
+    probe.rewrite_config(&config.replace("tick_spacing = 3600", "tick_spacing = soon"));
+    let rejected = ctl_as(&client_config, &["reload"], None);
+    assert_eq!(rejected.code, 1, "{workers} workers: {}", rejected.stderr);
+    assert!(
+        rejected.stderr.contains("reload rejected") && rejected.stderr.contains("tick_spacing"),
+        "{workers} workers: {}",
+        rejected.stderr
+    );
+
+    probe.rewrite_config(&format!("{config}fail_start = true\n"));
+    let abandoned = probe.ctl(&["reload"]);
+    assert_eq!(abandoned.code, 1, "{workers} workers: {}", abandoned.stderr);
+    assert!(
+        abandoned.stderr.contains("reload abandoned")
+            && abandoned.stderr.contains("fail_start is set"),
+        "{workers} workers: {}",
+        abandoned.stderr
+    );
+
+    probe.rewrite_config(&config.replace("tick_spacing = 3600", "tick_spacing = 1800"));
+    let applied = probe.ctl_ok(&["reload"]);
+    assert_eq!(applied["reload"], "applied", "{applied}");
+    assert_eq!(
+        applied["changed"],
+        serde_json::json!(["probe.tick_spacing"])
+    );
+    let status = probe.status();
+    assert_eq!(status["generation"], 1, "{status}");
+    assert_eq!(status["reloading"], false, "{status}");
+    let serving: Vec<Value> = workers_of(&status)
+        .into_iter()
+        .filter(|worker| worker["stopping"] == false)
+        .collect();
+    assert_eq!(serving.len(), workers, "{status}");
+    for worker in serving {
+        assert_eq!(worker["generation"], 1, "{status}");
+        assert_eq!(worker["ready"], true, "{status}");
+    }
 }
 
 /// The line protocol itself: several commands on one connection, one JSON
@@ -424,6 +495,41 @@ fn the_control_socket_refuses_other_users() {
         "{}",
         off.stderr
     );
+}
+
+/// A `control_socket` in a directory that does not exist is a mistake in
+/// the configuration: `--check-config` reports it, naming the option, the
+/// path and the reason, and a start exits 78 with the same message, before
+/// any worker starts.
+#[test]
+fn an_unbindable_control_socket_is_a_configuration_error() {
+    let config = "[DEFAULT]\nworkers = 2\ncontrol_socket = @DIR@/missing/ctl.sock\n";
+    let expect_error = |stderr: &str, socket: &Path| {
+        let line = stderr
+            .lines()
+            .find(|line| line.contains("option [DEFAULT] control_socket"))
+            .unwrap_or_else(|| panic!("no control_socket error in:\n{stderr}"));
+        assert!(line.contains(socket.to_str().unwrap()), "{line}");
+        assert!(line.contains("No such file or directory"), "{line}");
+        line.to_string()
+    };
+
+    let mut probe = Probe::start(config, &[]);
+    let socket = probe.path("missing").join("ctl.sock");
+    let code = probe.service.wait_exit_code();
+    assert_eq!(code, 78, "{}", probe.service.log());
+    let started = expect_error(&probe.service.log(), &socket);
+    assert!(probe.service.lines_with(&["starting workers"]).is_empty());
+
+    let checked = Command::new(example("probe"))
+        .arg("--check-config")
+        .arg("--config-file")
+        .arg(&probe.config)
+        .output()
+        .expect("the check runs");
+    assert_eq!(checked.status.code(), Some(78));
+    let checked = expect_error(&String::from_utf8_lossy(&checked.stderr), &socket);
+    assert_eq!(checked, started);
 }
 
 /// The inodes of the sockets the given processes hold, from their

@@ -460,6 +460,62 @@ fn a_failing_periodic_task_does_not_stop_the_others() {
     }
 }
 
+/// A SIGHUP that arrives while a reload is in progress is not lost when
+/// that reload is abandoned: once the previous configuration is back, the
+/// files are read again and what they now hold is applied. With workers
+/// and in the main process. The abandoned reload's `start` waits 3 s
+/// before it fails, so the second SIGHUP surely arrives during it.
+#[test]
+fn a_sighup_during_an_abandoned_reload_runs_after_it() {
+    let modes = [
+        (
+            "2",
+            "all workers ready",
+            "new configuration validated",
+            "reload abandoned",
+        ),
+        (
+            "1",
+            "service started",
+            "configuration reloaded",
+            "starting it again with the previous configuration",
+        ),
+    ];
+    for (workers, ready, reloading, abandoned) in modes {
+        let (_dir, conf) = config_file("p.conf", "[probe]\ntick_spacing = 3600\n");
+        let service = probe(&conf, &["--workers", workers]);
+        let port = probe_port(&service);
+        service.wait_for_lines(&[ready], 1);
+
+        let failing = "[probe]\ntick_spacing = 3600\nstart_delay = 3\nfail_start = true\n";
+        std::fs::write(&conf, failing).unwrap();
+        service.signal(libc::SIGHUP);
+        service.wait_for_lines(&[reloading], 1);
+        std::fs::write(&conf, "[probe]\ntick_spacing = 1800\n").unwrap();
+        service.signal(libc::SIGHUP);
+        service.wait_for_lines(&["reload in progress; another will follow it"], 1);
+
+        service.wait_for_lines(&[abandoned], 1);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let spacings: Vec<String> = (0..10)
+                .filter_map(|_| http::get(port, "/conf?name=probe.tick_spacing").ok())
+                .map(|response| response.body)
+                .collect();
+            if spacings.len() == 10 && spacings.iter().all(|body| body == "1800.0") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{workers} workers: tick_spacing {spacings:?}; log:\n{}",
+                service.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(is_running(service.pid()));
+    }
+}
+
 /// Waits until `count` worker processes run, every one of them new
 /// (none in `old`).
 fn wait_for_new_workers(service: &Running, old: &[i32], count: usize) -> Vec<i32> {

@@ -10,9 +10,9 @@ use super::protocol::{self, Command};
 use crate::exit;
 use crate::options::ServiceOpts;
 
-/// How long the client waits for the answer; a little more than the
-/// server's own limit, so the server's error arrives first.
-const READ_TIMEOUT: Duration = Duration::from_secs(40);
+/// How much longer than the server's own limit the client waits for the
+/// answer, so that the server's error arrives first.
+const READ_MARGIN: Duration = Duration::from_secs(10);
 
 /// The exit code when the command failed or the service could not be
 /// reached.
@@ -23,11 +23,15 @@ const COMMAND_FAILED: i32 = 1;
 /// and returns 1 (2 for a command that is not valid).
 pub(crate) fn run(service: &str, opts: &ServiceOpts, words: &[String]) -> i32 {
     let line = words.join(" ");
-    if let Err(error) = Command::parse(&line) {
-        eprintln!("error: {error}");
-        return exit::USAGE;
-    }
-    match exchange(service, opts, &line) {
+    let command = match Command::parse(&line) {
+        Ok(command) => command,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return exit::USAGE;
+        }
+    };
+    let read_timeout = command.answer_timeout() + READ_MARGIN;
+    match exchange(service, opts, &line, read_timeout) {
         Ok(Ok(result)) => {
             let text = serde_json::to_string_pretty(&result).unwrap_or_else(|_| result.to_string());
             println!("{text}");
@@ -44,7 +48,12 @@ pub(crate) fn run(service: &str, opts: &ServiceOpts, words: &[String]) -> i32 {
     }
 }
 
-fn exchange(service: &str, opts: &ServiceOpts, line: &str) -> Result<super::Answer, String> {
+fn exchange(
+    service: &str,
+    opts: &ServiceOpts,
+    line: &str,
+    read_timeout: Duration,
+) -> Result<super::Answer, String> {
     if let Some(path) = &opts.control_socket {
         let stream = UnixStream::connect(path).map_err(|error| {
             format!(
@@ -53,8 +62,8 @@ fn exchange(service: &str, opts: &ServiceOpts, line: &str) -> Result<super::Answ
                 path.display()
             )
         })?;
-        stream.set_read_timeout(Some(READ_TIMEOUT)).ok();
-        return talk(stream, line);
+        stream.set_read_timeout(Some(read_timeout)).ok();
+        return talk(stream, line, read_timeout);
     }
     if let Some(port) = opts.control_tcp_port {
         let address = (Ipv4Addr::LOCALHOST, port.get());
@@ -64,8 +73,8 @@ fn exchange(service: &str, opts: &ServiceOpts, line: &str) -> Result<super::Answ
                  running?"
             )
         })?;
-        stream.set_read_timeout(Some(READ_TIMEOUT)).ok();
-        return talk(stream, line);
+        stream.set_read_timeout(Some(read_timeout)).ok();
+        return talk(stream, line, read_timeout);
     }
     Err(format!(
         "the control socket of {service} is off: set `control_socket` in the [DEFAULT] group \
@@ -73,7 +82,11 @@ fn exchange(service: &str, opts: &ServiceOpts, line: &str) -> Result<super::Answ
     ))
 }
 
-fn talk<S: Read + Write>(mut stream: S, line: &str) -> Result<super::Answer, String> {
+fn talk<S: Read + Write>(
+    mut stream: S,
+    line: &str,
+    read_timeout: Duration,
+) -> Result<super::Answer, String> {
     let sent = stream
         .write_all(format!("{line}\n").as_bytes())
         .and_then(|()| stream.flush());
@@ -92,7 +105,7 @@ fn talk<S: Read + Write>(mut stream: S, line: &str) -> Result<super::Answer, Str
         Ok(0) => Err("the service closed the connection without answering".to_string()),
         Ok(_) => protocol::decode(answer.trim_end()),
         Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-            Err(format!("no answer within {} s", READ_TIMEOUT.as_secs()))
+            Err(format!("no answer within {} s", read_timeout.as_secs()))
         }
         Err(error) => Err(format!("cannot read the answer: {error}")),
     }

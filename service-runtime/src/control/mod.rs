@@ -20,7 +20,7 @@ use tokio::sync::oneshot;
 
 pub(crate) use client::run as run_client;
 pub(crate) use protocol::{Command, WorkerQuery};
-pub(crate) use server::{ControlSocket, bind};
+pub(crate) use server::{ControlSocket, bind, unbindable_reason};
 
 /// The target of the report lines SIGUSR2 writes.
 pub(crate) const REPORT_TARGET: &str = "service_runtime::report";
@@ -69,25 +69,27 @@ pub(crate) struct WorkerStatus {
     pub(crate) stopping: bool,
 }
 
-/// What became of a reload request.
-#[derive(Debug)]
+/// What became of a reload.
+#[derive(Clone, Debug)]
 pub(crate) enum ReloadOutcome {
-    /// The new configuration was accepted and is being applied.
+    /// The new configuration is in force: every worker runs it.
     Applied {
         changed: Vec<String>,
         needs_restart: Vec<String>,
     },
-    /// Another reload is running; this one follows it.
-    Queued,
     /// The new configuration is invalid; the running one stays.
     Rejected(Vec<String>),
-    /// The reload was not attempted, for the reason given.
+    /// The new configuration was valid but the service could not start
+    /// with it, for the reason given; the previous one is back.
+    Abandoned(String),
+    /// The reload was not attempted, or not finished, for the reason given.
     Refused(&'static str),
 }
 
 impl ReloadOutcome {
-    /// The outcome as a command's answer.
-    pub(crate) fn into_answer(self) -> Answer {
+    /// The outcome as a command's answer: a result only when the reload
+    /// took effect, so that `ctl reload` fails whenever it did not.
+    pub(crate) fn to_answer(&self) -> Answer {
         match self {
             ReloadOutcome::Applied {
                 changed,
@@ -97,19 +99,82 @@ impl ReloadOutcome {
                 "changed": changed,
                 "needs_restart": needs_restart,
             })),
-            ReloadOutcome::Queued => Ok(serde_json::json!({ "reload": "queued" })),
             ReloadOutcome::Rejected(errors) => Err(format!(
                 "reload rejected; the running configuration stays: {}",
                 errors.join("; ")
             )),
-            ReloadOutcome::Refused(reason) => Err(reason.to_string()),
+            ReloadOutcome::Abandoned(reason) => Err(format!(
+                "reload abandoned; the previous configuration is back: {reason}"
+            )),
+            ReloadOutcome::Refused(reason) => Err((*reason).to_string()),
         }
     }
 }
 
+/// The operators waiting for the outcome of one reload: the replies of
+/// the `reload` commands that asked for it, answered together when it
+/// ends. A reload a signal started has none.
+#[derive(Debug, Default)]
+pub(crate) struct ReloadWaiters(Vec<oneshot::Sender<Answer>>);
+
+impl ReloadWaiters {
+    /// The waiters of a reload one `reload` command asked for.
+    pub(crate) fn one(reply: oneshot::Sender<Answer>) -> Self {
+        ReloadWaiters(vec![reply])
+    }
+
+    /// Adds the waiters of a reload that is merged into this one.
+    pub(crate) fn add(&mut self, other: ReloadWaiters) {
+        self.0.extend(other.0);
+    }
+
+    /// Tells every waiter the outcome.
+    pub(crate) fn answer(self, outcome: &ReloadOutcome) {
+        for reply in self.0 {
+            let _ = reply.send(outcome.to_answer());
+        }
+    }
+}
+
+/// A reload whose new configuration is being put in force, what it
+/// changes, and who waits to hear whether it took effect.
+#[derive(Debug)]
+pub(crate) struct AwaitedReload {
+    applied: ReloadOutcome,
+    waiters: ReloadWaiters,
+}
+
+impl AwaitedReload {
+    /// `applied` is what the waiters hear if the reload takes effect.
+    pub(crate) fn new(applied: ReloadOutcome, waiters: ReloadWaiters) -> Self {
+        AwaitedReload { applied, waiters }
+    }
+
+    /// The reload took effect.
+    pub(crate) fn succeeded(self) {
+        self.waiters.answer(&self.applied);
+    }
+
+    /// The reload did not take effect, as `outcome` says.
+    pub(crate) fn failed(self, outcome: &ReloadOutcome) {
+        self.waiters.answer(outcome);
+    }
+}
+
 /// The effective configuration, secrets masked, as `config` answers it.
+/// Each source is in the words `--print-config` uses (`default`,
+/// `file:line`, `environment variable ...`), so both read alike.
 pub(crate) fn config_answer(conf: &crate::config::Conf) -> Answer {
-    serde_json::to_value(conf.effective_values()).map_err(|error| error.to_string())
+    let options = conf.effective_values().into_iter().map(|option| {
+        serde_json::json!({
+            "group": option.group,
+            "name": option.name,
+            "value": option.value,
+            "source": option.source.to_string(),
+            "mutable": option.mutable,
+        })
+    });
+    Ok(serde_json::Value::Array(options.collect()))
 }
 
 /// One worker's answer to a query, as the main process gathered it.
@@ -236,4 +301,42 @@ fn log_task(worker: &WorkerAnswer, task: &serde_json::Value) {
         last_error = %text("last_error"),
         "report: periodic task"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_applied_reload_answers_with_a_result() {
+        let applied = ReloadOutcome::Applied {
+            changed: vec!["probe.tick_spacing".into()],
+            needs_restart: Vec::new(),
+        };
+        assert_eq!(applied.to_answer().unwrap()["reload"], "applied");
+        let abandoned = ReloadOutcome::Abandoned("a new worker failed to start".into());
+        let error = abandoned.to_answer().unwrap_err();
+        assert!(error.starts_with("reload abandoned"), "{error}");
+        assert!(error.ends_with("a new worker failed to start"), "{error}");
+        let rejected = ReloadOutcome::Rejected(vec!["one".into(), "two".into()]);
+        assert!(rejected.to_answer().unwrap_err().ends_with("one; two"));
+    }
+
+    #[test]
+    fn every_waiter_hears_the_outcome() {
+        let (first, first_answer) = oneshot::channel();
+        let (second, second_answer) = oneshot::channel();
+        let mut waiters = ReloadWaiters::one(first);
+        waiters.add(ReloadWaiters::one(second));
+        let awaited = AwaitedReload::new(ReloadOutcome::Refused("unused"), waiters);
+        awaited.failed(&ReloadOutcome::Refused("stopping"));
+        assert_eq!(
+            first_answer.blocking_recv().unwrap(),
+            Err("stopping".into())
+        );
+        assert_eq!(
+            second_answer.blocking_recv().unwrap(),
+            Err("stopping".into())
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! The words of the control protocol and the shape of its answers.
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -8,6 +9,14 @@ use super::Answer;
 
 /// The most workers `workers N` accepts.
 pub(crate) const MAX_WORKERS: u32 = 1024;
+
+/// The longest wait for the service's answer to one command.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest wait for the outcome of a reload, which with several
+/// workers replaces them one at a time, each started and ready before the
+/// next.
+const RELOAD_ANSWER_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The commands, with a line of help each, as `help` lists them.
 pub(crate) const COMMANDS: &[(&str, &str)] = &[
@@ -17,7 +26,10 @@ pub(crate) const COMMANDS: &[(&str, &str)] = &[
         "each worker's periodic tasks: last run, duration, next run, errors",
     ),
     ("config", "the effective configuration, secrets masked"),
-    ("reload", "read the configuration again, as SIGHUP does"),
+    (
+        "reload",
+        "read the configuration again, as SIGHUP does; answers once it took effect or failed",
+    ),
     (
         "run-task NAME",
         "run periodic task NAME now, in every worker",
@@ -77,6 +89,15 @@ impl Command {
             return Err(format!("`{word}` takes no argument, got `{extra}`"));
         }
         Ok(command)
+    }
+
+    /// How long the service may take to answer: a reload answers with its
+    /// outcome, so it may take as long as starting every worker again.
+    pub(crate) fn answer_timeout(&self) -> Duration {
+        match self {
+            Command::Reload => RELOAD_ANSWER_TIMEOUT,
+            _ => ANSWER_TIMEOUT,
+        }
     }
 
     /// The list of commands, as `help` answers it.

@@ -22,9 +22,6 @@ const MAX_LINE: usize = 1024;
 /// A connection that sends nothing for this long is closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// The longest wait for the launcher's answer to one command.
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// The control socket and TCP port of the main process, bound before the
 /// runtime starts; either or both may be absent.
 #[derive(Debug, Default)]
@@ -75,6 +72,52 @@ pub(crate) fn bind(opts: &ServiceOpts) -> io::Result<ControlSocket> {
         })
         .transpose()?;
     Ok(ControlSocket { unix, tcp })
+}
+
+/// Why no socket can be bound at `path`, found without binding one: its
+/// directory is missing, is not a directory, or this process may not
+/// create a file in it. `None` when a bind may succeed; a socket a running
+/// service answers on is no problem here, since `--check-config` runs
+/// beside the service it checks.
+pub(crate) fn unbindable_reason(path: &Path) -> Option<String> {
+    if path.file_name().is_none() {
+        return Some("the path names no file".to_string());
+    }
+    let directory = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    match std::fs::metadata(directory) {
+        Err(error) => Some(format!(
+            "cannot use its directory {}: {error}",
+            directory.display()
+        )),
+        Ok(meta) if !meta.is_dir() => Some(format!("{} is not a directory", directory.display())),
+        Ok(_) => may_create_in(directory).err().map(|error| {
+            format!(
+                "cannot create the socket in {}: {error}",
+                directory.display()
+            )
+        }),
+    }
+}
+
+/// Whether this process may create files in `directory`, as the kernel
+/// would decide for a bind: write and search permission, a writable file
+/// system.
+fn may_create_in(directory: &Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+
+    let text = std::ffi::CString::new(directory.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "the path holds a NUL byte"))?;
+    // SAFETY: `text` is a NUL-terminated string that outlives the call, and
+    // access(2) only reads it.
+    let result = unsafe { libc::access(text.as_ptr(), libc::W_OK | libc::X_OK) };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 fn bind_unix(path: &Path) -> io::Result<(std::os::unix::net::UnixListener, SocketFile)> {
@@ -302,14 +345,15 @@ async fn ask(requests: &mpsc::UnboundedSender<ControlRequest>, command: Command)
     if let Command::Help = command {
         return Ok(Command::help());
     }
+    let timeout = command.answer_timeout();
     let (reply, answer) = oneshot::channel();
     if requests.send(ControlRequest { command, reply }).is_err() {
         return Err("the service is shutting down".to_string());
     }
-    match tokio::time::timeout(ANSWER_TIMEOUT, answer).await {
+    match tokio::time::timeout(timeout, answer).await {
         Ok(Ok(answer)) => answer,
         Ok(Err(_)) => Err("the service is shutting down".to_string()),
-        Err(_) => Err(format!("no answer within {} s", ANSWER_TIMEOUT.as_secs())),
+        Err(_) => Err(format!("no answer within {} s", timeout.as_secs())),
     }
 }
 
@@ -330,6 +374,23 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         file.remove();
         assert!(!path.exists());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_socket_path_in_a_missing_directory_is_unbindable() {
+        let dir = tempfile_dir();
+        assert_eq!(unbindable_reason(&dir.join("ctl.sock")), None);
+
+        let missing = dir.join("missing").join("ctl.sock");
+        let reason = unbindable_reason(&missing).expect("a missing directory is a problem");
+        assert!(reason.contains("missing"), "{reason}");
+        assert!(reason.contains("No such file or directory"), "{reason}");
+
+        let file = dir.join("file");
+        std::fs::write(&file, "data").unwrap();
+        let reason = unbindable_reason(&file.join("ctl.sock")).expect("a file is no directory");
+        assert!(reason.contains("is not a directory"), "{reason}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use super::Setup;
 use super::service_loop::{self, Command, Ending, Report};
 use crate::config::{Conf, ReloadMethod, reload};
-use crate::control::ReloadOutcome;
+use crate::control::{AwaitedReload, ReloadOutcome, ReloadWaiters};
 use crate::exit;
 use crate::options::ServiceOpts;
 use crate::service::{Context, Service};
@@ -56,6 +56,11 @@ struct Host<S> {
     /// The configuration and generation before a reload, until the
     /// instance started with the new configuration is ready.
     previous: Option<(Conf, u64)>,
+    /// Who waits for the outcome of the reload whose instance is starting.
+    awaited: Option<AwaitedReload>,
+    /// A reload asked for while another ran, to follow it whatever its
+    /// outcome, and who waits for it.
+    reload_pending: Option<ReloadWaiters>,
     purpose: Purpose,
     reports: mpsc::UnboundedSender<Report>,
     report_rx: mpsc::UnboundedReceiver<Report>,
@@ -73,6 +78,8 @@ impl<S: Service> Host<S> {
             setup,
             generation: 0,
             previous: None,
+            awaited: None,
+            reload_pending: None,
             purpose: Purpose::Serve,
             reports,
             report_rx,
@@ -128,7 +135,7 @@ impl<S: Service> Host<S> {
                         None => return exit_code(ending),
                     }
                 }
-                Some(report) = self.report_rx.recv() => self.on_report(report),
+                Some(report) = self.report_rx.recv() => self.on_report(report, &instance),
                 Some(request) = self.operations.requests.recv() => {
                     self.on_control(request, &instance);
                 }
@@ -156,7 +163,12 @@ impl<S: Service> Host<S> {
             return Some(self.start_instance());
         }
         if self.purpose == Purpose::Serve && ending == Ending::StartFailed {
+            self.take_start_failures();
             if let Some((conf, generation)) = self.previous.take() {
+                if let Some(awaited) = self.awaited.take() {
+                    let reason = "the service failed to start with it".to_string();
+                    awaited.failed(&ReloadOutcome::Abandoned(reason));
+                }
                 tracing::error!(
                     service = S::NAME,
                     generation,
@@ -204,22 +216,51 @@ impl<S: Service> Host<S> {
         None
     }
 
-    fn on_report(&mut self, report: Report) {
+    fn on_report(&mut self, report: Report, instance: &Instance) {
         match report {
-            Report::Ready => {
-                self.ready = true;
-                self.previous = None;
-                self.setup.notifier.ready();
-                self.setup
-                    .notifier
-                    .status("1 worker running, in the main process");
+            Report::Ready => self.on_ready(instance),
+            Report::StartFailed(error) => self.on_start_failed(&error),
+        }
+    }
+
+    /// A reload asked for while another ran follows it once an instance
+    /// is ready, with the reloaded configuration or the previous one.
+    fn on_ready(&mut self, instance: &Instance) {
+        self.ready = true;
+        self.previous = None;
+        self.setup.notifier.ready();
+        self.setup
+            .notifier
+            .status("1 worker running, in the main process");
+        if let Some(awaited) = self.awaited.take() {
+            awaited.succeeded();
+        }
+        if let Some(waiters) = self.reload_pending.take() {
+            self.reload(instance, waiters);
+        }
+    }
+
+    /// An instance started with a reloaded configuration failed: whoever
+    /// waits for the reload hears the error.
+    fn on_start_failed(&mut self, error: &str) {
+        self.ready = false;
+        self.setup
+            .notifier
+            .status(&format!("failed to start: {error}"));
+        if self.previous.is_some() {
+            if let Some(awaited) = self.awaited.take() {
+                let reason = format!("the service failed to start with it: {error}");
+                awaited.failed(&ReloadOutcome::Abandoned(reason));
             }
-            Report::StartFailed(error) => {
-                self.ready = false;
-                self.setup
-                    .notifier
-                    .status(&format!("failed to start: {error}"));
-            }
+        }
+    }
+
+    /// Handles the start failure an ended instance reported: it was sent
+    /// before the instance ended, so it waits in the channel even when the
+    /// end was seen first. A failed instance reports nothing else.
+    fn take_start_failures(&mut self) {
+        while let Ok(Report::StartFailed(error)) = self.report_rx.try_recv() {
+            self.on_start_failed(&error);
         }
     }
 
@@ -249,7 +290,7 @@ impl<S: Service> Host<S> {
                 self.begin_shutdown(instance);
             }
             SIGHUP => {
-                self.reload(instance);
+                self.reload(instance, ReloadWaiters::default());
             }
             SIGUSR2 => self.log_report(instance),
             _ => match self.setup.logs.reopen() {
@@ -267,6 +308,7 @@ impl<S: Service> Host<S> {
         let deadline =
             (timeout > 0).then(|| crate::deadline::from_now(Duration::from_secs(timeout)));
         self.purpose = Purpose::Shutdown(deadline);
+        self.drop_reloads();
         let budget = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let _ = instance.commands.send(Command::Stop {
             graceful: true,
@@ -274,10 +316,29 @@ impl<S: Service> Host<S> {
         });
     }
 
-    fn reload(&mut self, instance: &Instance) -> ReloadOutcome {
-        if self.purpose == Purpose::Restart {
-            tracing::info!(signal = "SIGHUP", "a reload is in progress; ignored");
-            return ReloadOutcome::Refused("a reload is in progress; ignored");
+    /// A stop ends the reload in progress and the one asked for after it;
+    /// whoever waits for them hears so.
+    fn drop_reloads(&mut self) {
+        let stopped = ReloadOutcome::Refused("the service began to stop before the reload ended");
+        if let Some(awaited) = self.awaited.take() {
+            awaited.failed(&stopped);
+        }
+        if let Some(waiters) = self.reload_pending.take() {
+            waiters.answer(&stopped);
+        }
+    }
+
+    /// Reloads now, or once the reload in progress (until its instance is
+    /// ready) ends; `waiters` hear the outcome of the reload that reads
+    /// their request.
+    fn reload(&mut self, instance: &Instance, waiters: ReloadWaiters) {
+        if self.purpose == Purpose::Restart || self.previous.is_some() {
+            tracing::info!(
+                signal = "SIGHUP",
+                "reload in progress; another will follow it"
+            );
+            self.reload_pending.get_or_insert_default().add(waiters);
+            return;
         }
         self.setup.notifier.reloading();
         let method = ReloadMethod::from_option(&self.opts().restart_method);
@@ -301,32 +362,44 @@ impl<S: Service> Host<S> {
                     (self.setup.start_only)(&self.setup.conf, &mut reloaded);
                 }
                 tracing::info!(changed = ?reloaded.changed, "configuration reloaded");
-                self.apply(reloaded.conf, method, instance);
-                ReloadOutcome::Applied {
+                let applied = ReloadOutcome::Applied {
                     changed: reloaded.changed,
                     needs_restart: reloaded.needs_restart,
-                }
+                };
+                let awaited = AwaitedReload::new(applied, waiters);
+                self.apply(reloaded.conf, method, instance, awaited);
             }
             Err(errors) => {
                 for error in &errors.0 {
                     tracing::error!(%error, "reload rejected; the running configuration stays");
                 }
                 self.setup.notifier.ready();
-                ReloadOutcome::Rejected(errors.0.iter().map(|e| e.to_string()).collect())
+                let errors = errors.0.iter().map(|e| e.to_string()).collect();
+                waiters.answer(&ReloadOutcome::Rejected(errors));
             }
         }
     }
 
-    fn apply(&mut self, conf: Conf, method: ReloadMethod, instance: &Instance) {
+    /// Puts `conf` in force: at once with `mutate`, by starting a new
+    /// instance with `reload`, whose readiness `awaited` waits for.
+    fn apply(
+        &mut self,
+        conf: Conf,
+        method: ReloadMethod,
+        instance: &Instance,
+        awaited: AwaitedReload,
+    ) {
         let previous = std::mem::replace(&mut self.setup.conf, conf.clone());
         self.setup.logs.reconfigure(&conf);
         match method {
             ReloadMethod::Mutate => {
                 let _ = instance.commands.send(Command::Apply(conf));
                 self.setup.notifier.ready();
+                awaited.succeeded();
             }
             ReloadMethod::Reload => {
                 self.previous = Some((previous, self.generation));
+                self.awaited = Some(awaited);
                 self.purpose = Purpose::Restart;
                 self.ready = false;
                 let _ = instance.commands.send(Command::Stop {

@@ -214,11 +214,34 @@ fn activated_sockets() -> Vec<(String, Listener)> {
 /// What start-up checks beyond the values themselves, from the values
 /// read (even when some are bad), so that `--check-config` and a failed
 /// start report it with the other problems: the options the program's own
-/// expansion refers to, and the TLS settings.
+/// expansion refers to, the TLS settings and the control socket's path.
 fn start_checks<S: Service>(registry: &Registry, snapshot: &Snapshot) -> Vec<ConfigError> {
     let mut errors = references::option_reference_errors::<S>(registry);
     errors.extend(tls_errors(registry, snapshot));
+    errors.extend(control_socket_error(registry, snapshot));
     errors
+}
+
+/// A `control_socket` where no socket can be bound (its directory is
+/// missing or not writable), as a configuration error: it is a mistake in
+/// the configuration, to be found by `--check-config` rather than by a
+/// start that fails once everything else is set up.
+fn control_socket_error(registry: &Registry, snapshot: &Snapshot) -> Option<ConfigError> {
+    let view = ResolvedGroup::new(ServiceOpts::GROUP, snapshot, registry);
+    let path = ServiceOpts::build(&view).ok()?.control_socket?;
+    let reason = control::unbindable_reason(&path)?;
+    let source = snapshot
+        .get(ServiceOpts::GROUP, "control_socket")
+        .map(config::Resolved::source)
+        .filter(|source| *source != config::Source::Default);
+    let value = Some(path.display().to_string());
+    Some(ConfigError::for_option(
+        ServiceOpts::GROUP,
+        "control_socket",
+        source,
+        value,
+        reason,
+    ))
 }
 
 /// Every problem of the `[ssl]` settings read, as configuration errors;
@@ -358,9 +381,6 @@ fn files_read(conf: &Conf) -> Vec<String> {
     files.map(|path| path.display().to_string()).collect()
 }
 
-/// Logs the effective configuration at start-up, secrets masked: the files
-/// at info level, then each option at debug level, as oslo.service does
-/// (so the values show with `debug = true` or `--debug`).
 /// The async runtime a service runs on, with `worker_threads` threads (one
 /// per core when 0).
 pub(crate) fn service_runtime(conf: &Conf) -> tokio::runtime::Runtime {
@@ -375,6 +395,9 @@ pub(crate) fn service_runtime(conf: &Conf) -> tokio::runtime::Runtime {
         .expect("the tokio runtime starts")
 }
 
+/// Logs the effective configuration at start-up, secrets masked: the files
+/// at info level, then each option at debug level, as oslo.service does
+/// (so the values show with `debug = true` or `--debug`).
 fn log_options(conf: &Conf, opts: &ServiceOpts) {
     if !opts.log_options {
         return;

@@ -24,7 +24,7 @@ use command_fds::{CommandFdExt, FdMapping};
 use super::protocol::{self, CHANNEL_FD, FIRST_LISTENER_FD, FromWorker, ToWorker, WORKER_ENV};
 use super::restart::RestartPolicy;
 use crate::config::{Conf, ReloadMethod, reload};
-use crate::control::{Answer, ReloadOutcome};
+use crate::control::{Answer, AwaitedReload, ReloadOutcome, ReloadWaiters};
 use crate::exit;
 use crate::http::Listener;
 use crate::options::ServiceOpts;
@@ -110,6 +110,9 @@ struct Rollout {
     /// What the reload replaced, put back if it is abandoned; `None` when
     /// the rollout itself puts the previous configuration back.
     previous: Option<Previous>,
+    /// Who waits for the reload's outcome; `None` when the rollout puts
+    /// the previous configuration back.
+    awaited: Option<AwaitedReload>,
 }
 
 /// The configuration and generation in force before a reload.
@@ -130,7 +133,9 @@ struct Supervisor {
     start_failure: bool,
     gave_up: bool,
     rollout: Option<Rollout>,
-    reload_pending: bool,
+    /// A reload asked for while another ran, to follow it whatever its
+    /// outcome, and who waits for it.
+    reload_pending: Option<ReloadWaiters>,
     watchdog_at: Option<Instant>,
     policy: RestartPolicy,
     events: mpsc::UnboundedSender<Event>,
@@ -158,7 +163,7 @@ impl Supervisor {
             start_failure: false,
             gave_up: false,
             rollout: None,
-            reload_pending: false,
+            reload_pending: None,
             watchdog_at: None,
             policy,
             events,
@@ -446,7 +451,7 @@ impl Supervisor {
                 error,
                 "new worker failed to start; reload abandoned"
             );
-            self.abandon_rollout();
+            self.abandon_rollout(format!("a new worker failed to start: {error}"));
         } else {
             tracing::error!(worker = id, pid, error, "worker failed to start");
         }
@@ -482,7 +487,8 @@ impl Supervisor {
                 worker = worker.id,
                 "new worker died before it was ready; reload abandoned"
             );
-            self.abandon_rollout();
+            let ending = status.map_or_else(|| "unknown status".to_string(), describe_status);
+            self.abandon_rollout(format!("a new worker died before it was ready: {ending}"));
         }
         if self.slots[index].current.is_some() {
             return;
@@ -564,7 +570,7 @@ impl Supervisor {
                 self.begin_stop(true);
             }
             (SIGHUP, Phase::Running) => {
-                self.request_reload();
+                self.request_reload(ReloadWaiters::default());
             }
             (SIGHUP, Phase::Stopping { .. }) => tracing::info!("stopping; reload ignored"),
             (SIGUSR2, _) => self.log_report(),
@@ -588,7 +594,7 @@ impl Supervisor {
         }
         self.setup.notifier.stopping();
         self.setup.listeners.clear();
-        self.rollout = None;
+        self.drop_reloads();
         let timeout = self.opts().graceful_shutdown_timeout;
         let deadline =
             (timeout > 0).then(|| crate::deadline::from_now(Duration::from_secs(timeout)));
@@ -623,19 +629,41 @@ impl Supervisor {
         }
     }
 
-    fn request_reload(&mut self) -> ReloadOutcome {
+    /// A stop ends the reload in progress and the one asked for after it;
+    /// whoever waits for them hears so.
+    fn drop_reloads(&mut self) {
+        let stopped = ReloadOutcome::Refused("the service began to stop before the reload ended");
+        if let Some(awaited) = self.rollout.take().and_then(|rollout| rollout.awaited) {
+            awaited.failed(&stopped);
+        }
+        if let Some(waiters) = self.reload_pending.take() {
+            waiters.answer(&stopped);
+        }
+    }
+
+    /// Reloads now, or after the reload in progress when there is one
+    /// (several requests in the meantime make one more reload); `waiters`
+    /// hear the outcome of the reload that reads their request.
+    fn request_reload(&mut self, waiters: ReloadWaiters) {
         if self.rollout.is_some() {
             tracing::info!(
                 signal = "SIGHUP",
                 "reload in progress; another will follow it"
             );
-            self.reload_pending = true;
-            return ReloadOutcome::Queued;
+            self.reload_pending.get_or_insert_default().add(waiters);
+            return;
         }
-        self.reload_now()
+        self.reload_now(waiters);
     }
 
-    fn reload_now(&mut self) -> ReloadOutcome {
+    /// Runs the reload asked for while another ran, if any.
+    fn run_pending_reload(&mut self) {
+        if let Some(waiters) = self.reload_pending.take() {
+            self.reload_now(waiters);
+        }
+    }
+
+    fn reload_now(&mut self, waiters: ReloadWaiters) {
         self.setup.notifier.reloading();
         tracing::info!(signal = "SIGHUP", "reloading the configuration");
         let method = ReloadMethod::from_option(&self.opts().restart_method);
@@ -652,7 +680,9 @@ impl Supervisor {
                     tracing::error!(%error, "reload rejected; the running configuration stays");
                 }
                 self.setup.notifier.ready();
-                return ReloadOutcome::Rejected(errors.0.iter().map(|e| e.to_string()).collect());
+                let errors = errors.0.iter().map(|e| e.to_string()).collect();
+                waiters.answer(&ReloadOutcome::Rejected(errors));
+                return;
             }
         };
         for warning in &reloaded.warnings {
@@ -668,21 +698,25 @@ impl Supervisor {
             (self.setup.start_only)(&self.setup.conf, &mut reloaded);
         }
         tracing::info!(changed = ?reloaded.changed, "new configuration validated");
+        let applied = ReloadOutcome::Applied {
+            changed: reloaded.changed,
+            needs_restart: reloaded.needs_restart,
+        };
         let previous = Previous {
             conf: std::mem::replace(&mut self.setup.conf, reloaded.conf),
             generation: self.generation,
         };
         self.setup.logs.reconfigure(&self.setup.conf);
         match method {
-            ReloadMethod::Mutate => self.mutate_workers(),
+            ReloadMethod::Mutate => {
+                self.mutate_workers();
+                waiters.answer(&applied);
+            }
             ReloadMethod::Reload => {
                 self.generation += 1;
-                self.start_rollout(Some(previous));
+                let awaited = AwaitedReload::new(applied, waiters);
+                self.start_rollout(Some(previous), Some(awaited));
             }
-        }
-        ReloadOutcome::Applied {
-            changed: reloaded.changed,
-            needs_restart: reloaded.needs_restart,
         }
     }
 
@@ -698,11 +732,12 @@ impl Supervisor {
 
     /// Replaces, one at a time, every worker that is not of the current
     /// generation.
-    fn start_rollout(&mut self, previous: Option<Previous>) {
+    fn start_rollout(&mut self, previous: Option<Previous>, awaited: Option<AwaitedReload>) {
         self.rollout = Some(Rollout {
             next_slot: 0,
             waiting_for: None,
             previous,
+            awaited,
         });
         self.advance_rollout();
     }
@@ -725,21 +760,8 @@ impl Supervisor {
             index += 1;
         }
         if index >= self.slots.len() {
-            let restoring = rollout.previous.is_none();
-            self.rollout = None;
-            if restoring {
-                tracing::info!(
-                    generation,
-                    "every worker runs the previous configuration again"
-                );
-            } else {
-                tracing::info!(generation, "reload finished");
-            }
-            self.setup.notifier.ready();
-            self.check_all_ready();
-            if std::mem::take(&mut self.reload_pending) {
-                self.reload_now();
-            }
+            let finished = self.rollout.take().expect("a rollout is running");
+            self.finish_rollout(finished);
             return;
         }
         rollout.next_slot = index + 1;
@@ -748,6 +770,26 @@ impl Supervisor {
         if let Some(rollout) = self.rollout.as_mut() {
             rollout.waiting_for = pid;
         }
+    }
+
+    /// Every worker runs the current generation: the reload took effect
+    /// (or the previous configuration is back everywhere). A reload asked
+    /// for meanwhile runs now.
+    fn finish_rollout(&mut self, finished: Rollout) {
+        let generation = self.generation;
+        match finished.awaited {
+            Some(awaited) => {
+                tracing::info!(generation, "reload finished");
+                awaited.succeeded();
+            }
+            None => tracing::info!(
+                generation,
+                "every worker runs the previous configuration again"
+            ),
+        }
+        self.setup.notifier.ready();
+        self.check_all_ready();
+        self.run_pending_reload();
     }
 
     fn retire_old_workers(&mut self, index: usize) {
@@ -763,11 +805,16 @@ impl Supervisor {
     /// back in service, and the configuration and generation that were in
     /// force before the reload. Workers the reload already replaced run
     /// the abandoned configuration: they are replaced again, one at a
-    /// time, with the previous one.
-    fn abandon_rollout(&mut self) {
+    /// time, with the previous one. `reason` tells whoever waits for the
+    /// reload why it did not take effect. A reload asked for meanwhile
+    /// still runs, once the previous configuration is back everywhere.
+    fn abandon_rollout(&mut self, reason: String) {
         let Some(rollout) = self.rollout.take() else {
             return;
         };
+        if let Some(awaited) = rollout.awaited {
+            awaited.failed(&ReloadOutcome::Abandoned(reason));
+        }
         let index = rollout.next_slot - 1;
         let slot = &mut self.slots[index];
         if let Some(mut failed) = slot.current.take() {
@@ -782,13 +829,13 @@ impl Supervisor {
         self.setup
             .notifier
             .status("reload failed: a new worker did not start");
-        self.reload_pending = false;
         let Some(previous) = rollout.previous else {
             tracing::error!(
                 worker = index + 1,
                 "the previous configuration could not be put back on every worker"
             );
             self.setup.notifier.ready();
+            self.run_pending_reload();
             return;
         };
         let abandoned = self.generation;
@@ -809,8 +856,9 @@ impl Supervisor {
         );
         if replaced == 0 {
             self.setup.notifier.ready();
+            self.run_pending_reload();
         } else {
-            self.start_rollout(None);
+            self.start_rollout(None, None);
         }
     }
 }

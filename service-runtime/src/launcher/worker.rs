@@ -153,13 +153,17 @@ async fn serve<S: Service>(ctx: Context, channel: UnixStream, logs: LogControl) 
     let mut parent_alive = true;
     loop {
         tokio::select! {
-            ending = &mut instance => return exit_code(ending.ok()),
+            ending = &mut instance => {
+                // The instance reports before it ends, but the end may be
+                // seen first: a start failure and its error still reach
+                // the main process before this worker exits.
+                while let Ok(report) = report_rx.try_recv() {
+                    let _ = sender.send(&from_worker(report)).await;
+                }
+                return exit_code(ending.ok());
+            }
             Some(report) = report_rx.recv() => {
-                let message = match report {
-                    Report::Ready => FromWorker::Ready,
-                    Report::StartFailed(error) => FromWorker::StartFailed { error },
-                };
-                let _ = sender.send(&message).await;
+                let _ = sender.send(&from_worker(report)).await;
             }
             Some(answer) = answer_rx.recv() => { let _ = sender.send(&answer).await; }
             message = receiver.recv::<ToWorker>(), if parent_alive => match message {
@@ -184,6 +188,13 @@ async fn serve<S: Service>(ctx: Context, channel: UnixStream, logs: LogControl) 
                 }
             }
         }
+    }
+}
+
+fn from_worker(report: Report) -> FromWorker {
+    match report {
+        Report::Ready => FromWorker::Ready,
+        Report::StartFailed(error) => FromWorker::StartFailed { error },
     }
 }
 

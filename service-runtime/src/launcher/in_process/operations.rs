@@ -8,8 +8,8 @@ use tokio::time::Instant;
 
 use super::{Command, Host, Instance, Purpose};
 use crate::control::{
-    self, Answer, Command as ControlCommand, ControlRequest, ReloadOutcome, Status, WorkerAnswer,
-    WorkerQuery, WorkerStatus,
+    self, Answer, Command as ControlCommand, ControlRequest, ReloadOutcome, ReloadWaiters, Status,
+    WorkerAnswer, WorkerQuery, WorkerStatus,
 };
 use crate::service::Service;
 
@@ -45,7 +45,10 @@ impl<S: Service> Host<S> {
                 serde_json::to_value(self.status(instance)).map_err(|e| e.to_string())
             }
             ControlCommand::Config => control::config_answer(&self.setup.conf),
-            ControlCommand::Reload => self.reload_from_control(instance).into_answer(),
+            ControlCommand::Reload => {
+                self.reload_from_control(instance, reply);
+                return;
+            }
             ControlCommand::Workers(_) => Err(
                 "this service runs in its main process (it started with one worker); the \
                  number of workers can change only in a service started with several"
@@ -101,12 +104,15 @@ impl<S: Service> Host<S> {
         }
     }
 
-    fn reload_from_control(&mut self, instance: &Instance) -> ReloadOutcome {
+    /// `reload`: answered with the outcome once the reload ends.
+    fn reload_from_control(&mut self, instance: &Instance, reply: oneshot::Sender<Answer>) {
         if matches!(self.purpose, Purpose::Shutdown(_)) {
-            return ReloadOutcome::Refused("the service is stopping; reload ignored");
+            let refused = ReloadOutcome::Refused("the service is stopping; reload ignored");
+            let _ = reply.send(refused.to_answer());
+            return;
         }
         tracing::info!("reload requested through the control socket");
-        self.reload(instance)
+        self.reload(instance, ReloadWaiters::one(reply));
     }
 }
 

@@ -9,8 +9,8 @@ use tokio::time::Instant;
 
 use super::{Phase, Slot, Supervisor, ToWorker};
 use crate::control::{
-    self, Answer, Command, ControlRequest, ReloadOutcome, Status, WorkerAnswer, WorkerQuery,
-    WorkerStatus,
+    self, Answer, Command, ControlRequest, ReloadOutcome, ReloadWaiters, Status, WorkerAnswer,
+    WorkerQuery, WorkerStatus,
 };
 
 /// The supervisor's side of the control socket.
@@ -47,7 +47,10 @@ impl Supervisor {
         let answer = match command {
             Command::Status => serde_json::to_value(self.status()).map_err(|e| e.to_string()),
             Command::Config => control::config_answer(&self.setup.conf),
-            Command::Reload => self.reload_from_control().into_answer(),
+            Command::Reload => {
+                self.reload_from_control(reply);
+                return;
+            }
             Command::Workers(count) => self.set_worker_count(count as usize),
             Command::Help => Ok(Command::help()),
             Command::Tasks => {
@@ -115,12 +118,15 @@ impl Supervisor {
         }
     }
 
-    fn reload_from_control(&mut self) -> ReloadOutcome {
+    /// `reload`: answered with the outcome once the reload ends.
+    fn reload_from_control(&mut self, reply: oneshot::Sender<Answer>) {
         if !matches!(self.phase, Phase::Running) {
-            return ReloadOutcome::Refused("the service is stopping; reload ignored");
+            let refused = ReloadOutcome::Refused("the service is stopping; reload ignored");
+            let _ = reply.send(refused.to_answer());
+            return;
         }
         tracing::info!("reload requested through the control socket");
-        self.request_reload()
+        self.request_reload(ReloadWaiters::one(reply));
     }
 
     /// Sends `query` to every serving worker; the future gives their
