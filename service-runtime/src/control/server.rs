@@ -102,22 +102,16 @@ pub(crate) fn unbindable_reason(path: &Path) -> Option<String> {
     }
 }
 
-/// Whether this process may create files in `directory`, as the kernel
-/// would decide for a bind: write and search permission, a writable file
-/// system.
+/// Whether this process may create files in `directory`, as a bind would:
+/// creates and removes an empty file there, which answers for permissions,
+/// read-only file systems and security modules alike.
 fn may_create_in(directory: &Path) -> io::Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-
-    let text = std::ffi::CString::new(directory.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "the path holds a NUL byte"))?;
-    // SAFETY: `text` is a NUL-terminated string that outlives the call, and
-    // access(2) only reads it.
-    let result = unsafe { libc::access(text.as_ptr(), libc::W_OK | libc::X_OK) };
-    if result == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    let probe = directory.join(format!(".control-socket-check.{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)?;
+    std::fs::remove_file(&probe)
 }
 
 fn bind_unix(path: &Path) -> io::Result<(std::os::unix::net::UnixListener, SocketFile)> {
