@@ -131,10 +131,24 @@ pub(crate) struct AccessEntry<'a> {
     /// When the request ended; `None`: now, read only if the template
     /// shows the time.
     pub(crate) time: Option<SystemTime>,
-    pub(crate) request_line: &'a dyn fmt::Display,
+    pub(crate) request_line: &'a dyn WriteRequestLine,
     pub(crate) status_code: u16,
     pub(crate) body_length: u64,
     pub(crate) wall_time: Duration,
+}
+
+/// A request line that writes itself into a log line: kept in parts until
+/// then, so that a request whose line is never logged costs no copy.
+pub(crate) trait WriteRequestLine {
+    /// Appends the line, without its line end.
+    fn write_request_line(&self, out: &mut String);
+}
+
+/// A request line known only as text, or `-` when there was none.
+impl WriteRequestLine for &str {
+    fn write_request_line(&self, out: &mut String) {
+        out.push_str(self);
+    }
 }
 
 /// A value of one key, typed as Python's `%` operator would see it.
@@ -142,7 +156,7 @@ enum Value<'a> {
     Text(&'a str),
     Owned(String),
     /// The request line, written when the line is; cut when it is long.
-    RequestLine(&'a dyn fmt::Display),
+    RequestLine(&'a dyn WriteRequestLine),
     Integer(u64),
     /// A time span, a float to Python; written exactly from nanoseconds.
     Seconds(Duration),
@@ -369,7 +383,10 @@ fn write_body(out: &mut String, value: &Value<'_>, spec: &Spec) {
             write_request_line(out, *request_line, spec.precision);
             Ok(())
         }
-        (Conversion::Text | Conversion::Integer, Value::Integer(n)) => write!(out, "{n}"),
+        (Conversion::Text | Conversion::Integer, Value::Integer(n)) => {
+            out.push_str(itoa::Buffer::new().format(*n));
+            Ok(())
+        }
         (Conversion::Text, Value::Seconds(time)) => write_python_float_str(out, time.as_secs_f64()),
         (Conversion::Integer, Value::Seconds(time)) => write!(out, "{}", time.as_secs()),
         (Conversion::Fixed, Value::Integer(n)) => write!(out, "{:.*}", precision, *n as f64),
@@ -392,15 +409,19 @@ fn write_fixed_seconds(out: &mut String, time: Duration, precision: usize) -> fm
             0
         );
     }
-    let unit = 10u128.pow(9 - precision as u32);
-    let scaled = (time.as_nanos() + unit / 2) / unit;
-    let per_second = 10u128.pow(precision as u32);
-    let (whole, fraction) = (scaled / per_second, scaled % per_second);
-    if precision == 0 {
-        write!(out, "{whole}")
-    } else {
-        write!(out, "{whole}.{fraction:0precision$}")
+    let nanos = u64::try_from(time.as_nanos()).unwrap_or(u64::MAX);
+    let unit = 10u64.pow(9 - precision as u32);
+    let scaled = nanos.saturating_add(unit / 2) / unit;
+    let per_second = 10u64.pow(precision as u32);
+    let mut digits = itoa::Buffer::new();
+    out.push_str(digits.format(scaled / per_second));
+    if precision > 0 {
+        let fraction = digits.format(scaled % per_second);
+        out.push('.');
+        out.extend(std::iter::repeat_n('0', precision - fraction.len()));
+        out.push_str(fraction);
     }
+    Ok(())
 }
 
 /// Python's `str()` of a float keeps a `.0` on whole numbers.
@@ -444,9 +465,13 @@ fn pad(line: &mut String, text: &str, spec: &Spec) {
 /// Appends the request line, cut to [`MAX_LOGGED_REQUEST_LINE`] bytes and
 /// marked with `...` when cut, so that an oversized request cannot produce
 /// a huge line; then cut to `precision` characters when there is one.
-fn write_request_line(out: &mut String, request_line: &dyn fmt::Display, precision: Option<usize>) {
+fn write_request_line(
+    out: &mut String,
+    request_line: &dyn WriteRequestLine,
+    precision: Option<usize>,
+) {
     let start = out.len();
-    let _ = write!(out, "{request_line}");
+    request_line.write_request_line(out);
     if out.len() - start > MAX_LOGGED_REQUEST_LINE {
         let mut end = start + MAX_LOGGED_REQUEST_LINE;
         while !out.is_char_boundary(end) {

@@ -3,9 +3,9 @@
 //! to close while draining, counts requests in flight and writes the access
 //! log line once the response has been sent.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::convert::Infallible;
-use std::fmt::{self, Write as _};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -22,7 +22,7 @@ use hyper::body::Incoming;
 
 use super::BoxError;
 use super::Shared;
-use super::access_log::{ACCESS_LOG_TARGET, AccessEntry};
+use super::access_log::{ACCESS_LOG_TARGET, AccessEntry, WriteRequestLine};
 use super::activity::Activity;
 use super::panics::{self, Capturing};
 
@@ -163,7 +163,7 @@ pub(crate) struct RequestLine {
 }
 
 impl RequestLine {
-    fn of(request: &Request<Incoming>) -> RequestLine {
+    fn of<B>(request: &Request<B>) -> RequestLine {
         RequestLine {
             method: request.method().clone(),
             uri: request.uri().clone(),
@@ -173,32 +173,51 @@ impl RequestLine {
 
     /// Length in bytes of the line as written.
     fn len(&self) -> usize {
-        let mut counter = ByteCounter(0);
-        let _ = write!(counter, "{self}");
-        counter.0
+        let target = self.target();
+        self.method.as_str().len() + 1 + target.len() + 1 + version_text(self.version).len()
     }
-}
 
-impl fmt::Display for RequestLine {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ", self.method)?;
+    /// The request target: the path and query, as almost every request
+    /// sends it, borrowed; the whole URI of a proxy request (`GET
+    /// http://host/`) or the authority of a `CONNECT`, written out.
+    fn target(&self) -> Cow<'_, str> {
+        let uri = &self.uri;
+        let origin_form = uri.scheme().is_none() && uri.authority().is_none();
         if self.version >= Version::HTTP_2 {
-            let target = self.uri.path_and_query().map_or("/", |path| path.as_str());
-            f.write_str(target)?;
+            Cow::Borrowed(uri.path_and_query().map_or("/", |path| path.as_str()))
+        } else if origin_form {
+            Cow::Borrowed(
+                uri.path_and_query()
+                    .map_or(uri.path(), |path| path.as_str()),
+            )
         } else {
-            write!(f, "{}", self.uri)?;
+            Cow::Owned(uri.to_string())
         }
-        write!(f, " {:?}", self.version)
     }
 }
 
-/// Counts the bytes written to it.
-struct ByteCounter(usize);
+impl WriteRequestLine for RequestLine {
+    fn write_request_line(&self, out: &mut String) {
+        out.push_str(self.method.as_str());
+        out.push(' ');
+        out.push_str(&self.target());
+        out.push(' ');
+        out.push_str(&version_text(self.version));
+    }
+}
 
-impl fmt::Write for ByteCounter {
-    fn write_str(&mut self, text: &str) -> fmt::Result {
-        self.0 += text.len();
-        Ok(())
+/// `HTTP/1.1` and the like, as the request line shows the version.
+fn version_text(version: Version) -> Cow<'static, str> {
+    let known = [
+        (Version::HTTP_09, "HTTP/0.9"),
+        (Version::HTTP_10, "HTTP/1.0"),
+        (Version::HTTP_11, "HTTP/1.1"),
+        (Version::HTTP_2, "HTTP/2.0"),
+        (Version::HTTP_3, "HTTP/3.0"),
+    ];
+    match known.iter().find(|(known, _)| *known == version) {
+        Some((_, text)) => Cow::Borrowed(*text),
+        None => Cow::Owned(format!("{version:?}")),
     }
 }
 
@@ -332,5 +351,44 @@ where
         self.inner
             .as_ref()
             .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(request: Request<()>) -> String {
+        let line = RequestLine::of(&request);
+        let mut text = String::new();
+        line.write_request_line(&mut text);
+        assert_eq!(line.len(), text.len(), "{text}");
+        text
+    }
+
+    #[test]
+    fn request_lines_read_as_on_the_wire() {
+        let get = Request::get("/ping?x=1").body(()).unwrap();
+        assert_eq!(written(get), "GET /ping?x=1 HTTP/1.1");
+        let proxy = Request::get("http://example.com/a?b").body(()).unwrap();
+        assert_eq!(written(proxy), "GET http://example.com/a?b HTTP/1.1");
+        let connect = Request::connect("example.com:443").body(()).unwrap();
+        assert_eq!(written(connect), "CONNECT example.com:443 HTTP/1.1");
+        let star = Request::options("*")
+            .version(Version::HTTP_10)
+            .body(())
+            .unwrap();
+        assert_eq!(written(star), "OPTIONS * HTTP/1.0");
+        let http2 = Request::get("https://example.com/h2?q")
+            .version(Version::HTTP_2)
+            .body(())
+            .unwrap();
+        assert_eq!(written(http2), "GET /h2?q HTTP/2.0");
+        let custom = Request::builder()
+            .method("PURGE")
+            .uri("/c")
+            .body(())
+            .unwrap();
+        assert_eq!(written(custom), "PURGE /c HTTP/1.1");
     }
 }

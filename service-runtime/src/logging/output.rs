@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once, PoisonError};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use tracing_subscriber::fmt::MakeWriter;
 
 use crate::config::MASK;
@@ -53,7 +54,8 @@ struct Shared {
     /// How long access lines may wait, in nanoseconds; 0 writes each at once.
     flush_after: AtomicU64,
     also_stderr: AtomicBool,
-    secrets: Mutex<Arc<Vec<String>>>,
+    /// Read for every line, replaced only on reload.
+    secrets: ArcSwap<Vec<String>>,
 }
 
 /// The open file, if any, and the access lines not yet written. One lock
@@ -81,7 +83,7 @@ impl Output {
                 flusher: Once::new(),
                 flush_after: AtomicU64::new(0),
                 also_stderr: AtomicBool::new(also_stderr),
-                secrets: Mutex::new(Arc::new(Vec::new())),
+                secrets: ArcSwap::from_pointee(Vec::new()),
             }),
         })
     }
@@ -130,11 +132,7 @@ impl Output {
     }
 
     pub(super) fn set_secrets(&self, secrets: Vec<String>) {
-        *self
-            .shared
-            .secrets
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Arc::new(secrets);
+        self.shared.secrets.store(Arc::new(secrets));
     }
 
     /// Opens the log file again after log rotation moved it. Lines still
@@ -257,12 +255,7 @@ impl Output {
 
     /// The line with every secret value replaced by the mask.
     pub(super) fn masked<'a>(&self, line: &'a [u8]) -> Cow<'a, [u8]> {
-        let secrets = self
-            .shared
-            .secrets
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+        let secrets = self.shared.secrets.load();
         if secrets.is_empty() {
             return Cow::Borrowed(line);
         }
