@@ -80,13 +80,22 @@ pub(crate) fn bind(opts: &ServiceOpts) -> io::Result<ControlSocket> {
 /// service answers on is no problem here, since `--check-config` runs
 /// beside the service it checks.
 pub(crate) fn unbindable_reason(path: &Path) -> Option<String> {
-    if path.file_name().is_none() {
+    let Some(name) = path.file_name() else {
         return Some("the path names no file".to_string());
-    }
+    };
     let directory = path
         .parent()
         .filter(|parent| !parent.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
+    let staged = staging_dir(directory, name, LONGEST_PID).join("socket");
+    if staged.as_os_str().len() > MAX_SOCKET_PATH {
+        return Some(format!(
+            "the path is too long: the socket is first bound at {} ({} bytes, with the \
+             longest process id), and a unix socket path holds at most {MAX_SOCKET_PATH} bytes",
+            staged.display(),
+            staged.as_os_str().len()
+        ));
+    }
     match std::fs::metadata(directory) {
         Err(error) => Some(format!(
             "cannot use its directory {}: {error}",
@@ -145,11 +154,7 @@ fn bind_privately(path: &Path) -> io::Result<std::os::unix::net::UnixListener> {
         .parent()
         .filter(|parent| !parent.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let staging = parent.join(format!(
-        ".{}.{}.new",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let staging = staging_dir(parent, name, std::process::id());
     std::fs::DirBuilder::new().mode(0o700).create(&staging)?;
     let staged = staging.join("socket");
     let bound = std::os::unix::net::UnixListener::bind(&staged).and_then(|listener| {
@@ -160,6 +165,19 @@ fn bind_privately(path: &Path) -> io::Result<std::os::unix::net::UnixListener> {
     let _ = std::fs::remove_file(&staged);
     let _ = std::fs::remove_dir(&staging);
     bound
+}
+
+/// The longest path a unix socket can be bound at: `sun_path` holds 108
+/// bytes on Linux, the last one a NUL.
+const MAX_SOCKET_PATH: usize = 107;
+
+/// The largest process id Linux hands out (`pid_max` of 2^22).
+const LONGEST_PID: u32 = 4_194_304;
+
+/// The private directory a socket is bound in before it is moved to its
+/// place, beside that place.
+fn staging_dir(parent: &Path, name: &std::ffi::OsStr, pid: u32) -> PathBuf {
+    parent.join(format!(".{}.{pid}.new", name.to_string_lossy()))
 }
 
 /// Removes a socket file left by a process that is gone; refuses to touch
@@ -369,6 +387,15 @@ mod tests {
         file.remove();
         assert!(!path.exists());
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_socket_path_too_long_to_bind_is_unbindable() {
+        let dir = tempfile_dir();
+        let long = dir.join("x".repeat(100));
+        let reason = unbindable_reason(&long).expect("too long a path is a problem");
+        assert!(reason.contains("at most 107 bytes"), "{reason}");
+        assert!(unbindable_reason(&dir.join("ctl.sock")).is_none());
     }
 
     #[test]

@@ -290,6 +290,7 @@ impl<S: Service> Host<S> {
                 self.begin_shutdown(instance);
             }
             SIGHUP => {
+                tracing::info!(signal = "SIGHUP", "reload requested");
                 self.reload(instance, ReloadWaiters::default());
             }
             SIGUSR2 => self.log_report(instance),
@@ -333,10 +334,7 @@ impl<S: Service> Host<S> {
     /// their request.
     fn reload(&mut self, instance: &Instance, waiters: ReloadWaiters) {
         if self.purpose == Purpose::Restart || self.previous.is_some() {
-            tracing::info!(
-                signal = "SIGHUP",
-                "reload in progress; another will follow it"
-            );
+            tracing::info!("reload in progress; another will follow it");
             self.reload_pending.get_or_insert_default().add(waiters);
             return;
         }

@@ -570,6 +570,7 @@ impl Supervisor {
                 self.begin_stop(true);
             }
             (SIGHUP, Phase::Running) => {
+                tracing::info!(signal = "SIGHUP", "reload requested");
                 self.request_reload(ReloadWaiters::default());
             }
             (SIGHUP, Phase::Stopping { .. }) => tracing::info!("stopping; reload ignored"),
@@ -646,10 +647,7 @@ impl Supervisor {
     /// hear the outcome of the reload that reads their request.
     fn request_reload(&mut self, waiters: ReloadWaiters) {
         if self.rollout.is_some() {
-            tracing::info!(
-                signal = "SIGHUP",
-                "reload in progress; another will follow it"
-            );
+            tracing::info!("reload in progress; another will follow it");
             self.reload_pending.get_or_insert_default().add(waiters);
             return;
         }
@@ -665,7 +663,7 @@ impl Supervisor {
 
     fn reload_now(&mut self, waiters: ReloadWaiters) {
         self.setup.notifier.reloading();
-        tracing::info!(signal = "SIGHUP", "reloading the configuration");
+        tracing::info!("reloading the configuration");
         let method = ReloadMethod::from_option(&self.opts().restart_method);
         let result = reload(
             &self.setup.registry,
