@@ -532,6 +532,60 @@ fn an_unbindable_control_socket_is_a_configuration_error() {
     assert_eq!(checked, started);
 }
 
+/// Options that would only fail once the service starts are checked
+/// before: a `control_socket` that names a directory, a `log_file` in a
+/// missing directory and a `wsgi_log_format` with an unknown key. Each is
+/// one error line naming the file and line, the option and the reason;
+/// `--check-config` and a start both exit 78, and no worker starts.
+#[test]
+fn options_that_fail_at_start_are_configuration_errors() {
+    let cases = [
+        (
+            "control_socket = @DIR@\n",
+            "option [DEFAULT] control_socket",
+            "a directory, not a socket",
+        ),
+        (
+            "log_file = @DIR@/missing/svc.log\n",
+            "option [DEFAULT] log_file",
+            "No such file or directory",
+        ),
+        (
+            "wsgi_log_format = %(nope)s\n",
+            "option [DEFAULT] wsgi_log_format",
+            "unknown key `nope`",
+        ),
+    ];
+    for (line, option, reason) in cases {
+        let config = format!("[DEFAULT]\nworkers = 2\n{line}");
+        let mut probe = Probe::start(&config, &[]);
+        assert_eq!(
+            probe.service.wait_exit_code(),
+            78,
+            "{}",
+            probe.service.log()
+        );
+        let log = probe.service.log();
+        let error = log
+            .lines()
+            .find(|l| l.contains(option))
+            .unwrap_or_else(|| panic!("no error for {option}:\n{log}"));
+        assert!(error.contains("probe.conf:3:"), "{error}");
+        assert!(error.contains(reason), "{error}");
+        assert!(probe.service.lines_with(&["starting workers"]).is_empty());
+
+        let checked = Command::new(example("probe"))
+            .arg("--check-config")
+            .arg("--config-file")
+            .arg(&probe.config)
+            .output()
+            .expect("the check runs");
+        assert_eq!(checked.status.code(), Some(78), "{line}");
+        let stderr = String::from_utf8_lossy(&checked.stderr);
+        assert!(stderr.contains(error.trim()), "{stderr}");
+    }
+}
+
 /// The inodes of the sockets the given processes hold, from their
 /// descriptors.
 fn socket_inodes(pids: &[i32]) -> BTreeSet<String> {

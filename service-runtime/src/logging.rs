@@ -19,7 +19,7 @@ mod format;
 mod output;
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -315,6 +315,34 @@ pub fn flush() {
     }
 }
 
+/// While it lives, every access line is written at once, the waiting ones
+/// first. A stopping service holds one: once its graceful timeout ends it
+/// may be killed, and what it logged must not wait in memory until then.
+/// Dropping it restores the configured interval (an in-process reload
+/// stops one instance and goes on with the next).
+#[must_use = "lines are written at once only while the guard lives"]
+pub(crate) struct LinesAtOnce {
+    previous: Option<Duration>,
+}
+
+/// Writes every access line at once until the guard is dropped.
+pub(crate) fn lines_at_once() -> LinesAtOnce {
+    let previous = OUTPUT.get().map(|output| {
+        let previous = output.flush_interval();
+        output.set_flush_interval(Duration::ZERO);
+        previous
+    });
+    LinesAtOnce { previous }
+}
+
+impl Drop for LinesAtOnce {
+    fn drop(&mut self) {
+        if let (Some(previous), Some(output)) = (self.previous, OUTPUT.get()) {
+            output.set_flush_interval(previous);
+        }
+    }
+}
+
 /// Writes waiting access lines before a panic's message, so that the log
 /// shows what was served before it, even when the panic ends the process.
 fn flush_on_panic() {
@@ -332,6 +360,38 @@ fn flush_on_panic() {
 
 fn flush_interval(opts: &ServiceOpts) -> Duration {
     Duration::try_from_secs_f64(opts.access_log_flush_interval).unwrap_or_default()
+}
+
+/// Why the log file at `path` could not be opened for appending: its
+/// directory is missing or not writable, or the file is not writable. The
+/// check leaves no file: a file that does not exist yet is judged by an
+/// empty probe file in its directory, removed at once; nothing stays.
+pub(crate) fn unwritable_reason(path: &Path) -> Option<String> {
+    if path.exists() {
+        let opened = std::fs::OpenOptions::new().append(true).open(path);
+        return opened
+            .err()
+            .map(|error| format!("cannot open it for writing: {error}"));
+    }
+    let directory = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let probe = directory.join(format!(".log-file-check.{}", std::process::id()));
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe);
+    match created {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            None
+        }
+        Err(error) => Some(format!(
+            "cannot create it in {}: {error}",
+            directory.display()
+        )),
+    }
 }
 
 /// The log file named by `log_file` and `log_dir`, if any.

@@ -87,6 +87,11 @@ pub(crate) fn unbindable_reason(path: &Path) -> Option<String> {
         .parent()
         .filter(|parent| !parent.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
+    if let Some(kind) = non_socket_kind(path) {
+        return Some(format!(
+            "the path is {kind}, not a socket; remove it or choose another path"
+        ));
+    }
     let staged = staging_dir(directory, name, LONGEST_PID).join("socket");
     if staged.as_os_str().len() > MAX_SOCKET_PATH {
         return Some(format!(
@@ -165,6 +170,25 @@ fn bind_privately(path: &Path) -> io::Result<std::os::unix::net::UnixListener> {
     let _ = std::fs::remove_file(&staged);
     let _ = std::fs::remove_dir(&staging);
     bound
+}
+
+/// What is at `path` when it is something a socket may not replace: a
+/// directory, a file, a link. A socket left by a process that is gone is
+/// replaced at start, and one a running service answers on is reported
+/// then.
+fn non_socket_kind(path: &Path) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+
+    let kind = std::fs::symlink_metadata(path).ok()?.file_type();
+    if kind.is_socket() {
+        None
+    } else if kind.is_dir() {
+        Some("a directory")
+    } else if kind.is_symlink() {
+        Some("a symbolic link")
+    } else {
+        Some("a file")
+    }
 }
 
 /// The longest path a unix socket can be bound at: `sun_path` holds 108
@@ -387,6 +411,17 @@ mod tests {
         file.remove();
         assert!(!path.exists());
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_path_holding_something_else_is_unbindable() {
+        let dir = tempfile_dir();
+        let reason = unbindable_reason(&dir).expect("a directory is a problem");
+        assert!(reason.contains("a directory, not a socket"), "{reason}");
+        let file = dir.join("file");
+        std::fs::write(&file, "data").unwrap();
+        let reason = unbindable_reason(&file).expect("a file is a problem");
+        assert!(reason.contains("a file, not a socket"), "{reason}");
     }
 
     #[test]

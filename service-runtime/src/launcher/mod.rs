@@ -219,7 +219,55 @@ fn start_checks<S: Service>(registry: &Registry, snapshot: &Snapshot) -> Vec<Con
     let mut errors = references::option_reference_errors::<S>(registry);
     errors.extend(tls_errors(registry, snapshot));
     errors.extend(control_socket_error(registry, snapshot));
+    errors.extend(log_file_error(registry, snapshot));
+    errors.extend(access_log_format_error(registry, snapshot));
     errors
+}
+
+/// An error about option `group.name` whose value reads `value`, at the
+/// place the value came from (none for a default).
+fn option_error(
+    snapshot: &Snapshot,
+    (group, name): (&str, &str),
+    value: String,
+    reason: String,
+) -> ConfigError {
+    let source = snapshot
+        .get(group, name)
+        .map(config::Resolved::source)
+        .filter(|source| *source != config::Source::Default);
+    ConfigError::for_option(group, name, source, Some(value), reason)
+}
+
+/// A `log_file` that cannot be opened for appending, found before start
+/// rather than by the logger once the service is starting.
+fn log_file_error(registry: &Registry, snapshot: &Snapshot) -> Option<ConfigError> {
+    let view = ResolvedGroup::new(ServiceOpts::GROUP, snapshot, registry);
+    let opts = ServiceOpts::build(&view).ok()?;
+    let path = logging::log_path(&opts)?;
+    let reason = logging::unwritable_reason(&path)?;
+    let name = if opts.log_dir.is_some() && opts.log_file.as_ref()?.is_relative() {
+        "log_dir"
+    } else {
+        "log_file"
+    };
+    let shown = path.display().to_string();
+    Some(option_error(
+        snapshot,
+        (ServiceOpts::GROUP, name),
+        shown,
+        reason,
+    ))
+}
+
+/// A `wsgi_log_format` with an unknown key or a bad field: without this
+/// check a worker would log a warning and fall back to the default.
+fn access_log_format_error(registry: &Registry, snapshot: &Snapshot) -> Option<ConfigError> {
+    let view = ResolvedGroup::new(HttpServerOpts::GROUP, snapshot, registry);
+    let template = HttpServerOpts::build(&view).ok()?.wsgi_log_format;
+    let error = AccessLogFormat::parse(&template).err()?;
+    let option = (HttpServerOpts::GROUP, "wsgi_log_format");
+    Some(option_error(snapshot, option, template, error.to_string()))
 }
 
 /// A `control_socket` where no socket can be bound (its directory is
@@ -230,16 +278,11 @@ fn control_socket_error(registry: &Registry, snapshot: &Snapshot) -> Option<Conf
     let view = ResolvedGroup::new(ServiceOpts::GROUP, snapshot, registry);
     let path = ServiceOpts::build(&view).ok()?.control_socket?;
     let reason = control::unbindable_reason(&path)?;
-    let source = snapshot
-        .get(ServiceOpts::GROUP, "control_socket")
-        .map(config::Resolved::source)
-        .filter(|source| *source != config::Source::Default);
-    let value = Some(path.display().to_string());
-    Some(ConfigError::for_option(
-        ServiceOpts::GROUP,
-        "control_socket",
-        source,
-        value,
+    let option = (ServiceOpts::GROUP, "control_socket");
+    Some(option_error(
+        snapshot,
+        option,
+        path.display().to_string(),
         reason,
     ))
 }

@@ -165,6 +165,7 @@ async fn stop<S: Service>(
     budget: Option<Duration>,
 ) {
     tracing::info!(service = S::NAME, graceful, "stopping service");
+    let _written_at_once = crate::logging::lines_at_once();
     ctx.close_listeners();
     ctx.shutdown_token().cancel();
     service.stop(graceful).await;

@@ -24,7 +24,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use tracing_subscriber::fmt::MakeWriter;
@@ -125,9 +125,10 @@ impl Output {
         if nanos == 0 {
             self.flush();
         }
+        self.shared.waiting.notify_all();
     }
 
-    fn flush_interval(&self) -> Duration {
+    pub(super) fn flush_interval(&self) -> Duration {
         Duration::from_nanos(self.shared.flush_after.load(Ordering::Relaxed))
     }
 
@@ -208,19 +209,42 @@ impl Output {
         });
     }
 
+    /// Waits for a first waiting line, then for the flush interval from
+    /// then on, and writes the batch. A change of the interval wakes it, so
+    /// that a shorter one takes effect for the batch already waiting.
     fn run_flusher(&self) {
         loop {
             let mut sink = self.sink();
             while sink.pending.is_empty() {
-                sink = self
-                    .shared
-                    .waiting
-                    .wait(sink)
-                    .unwrap_or_else(PoisonError::into_inner);
+                sink = self.wait(sink, None);
             }
-            drop(sink);
-            std::thread::sleep(self.flush_interval());
-            self.flush();
+            let first_waiting = Instant::now();
+            loop {
+                let due = first_waiting + self.flush_interval();
+                let now = Instant::now();
+                if now >= due || sink.pending.is_empty() {
+                    break;
+                }
+                sink = self.wait(sink, Some(due - now));
+            }
+            self.write_pending(&mut sink);
+        }
+    }
+
+    fn wait<'a>(
+        &self,
+        sink: MutexGuard<'a, Sink>,
+        timeout: Option<Duration>,
+    ) -> MutexGuard<'a, Sink> {
+        let waiting = &self.shared.waiting;
+        match timeout {
+            None => waiting.wait(sink).unwrap_or_else(PoisonError::into_inner),
+            Some(timeout) => {
+                let (sink, _) = waiting
+                    .wait_timeout(sink, timeout)
+                    .unwrap_or_else(PoisonError::into_inner);
+                sink
+            }
         }
     }
 
@@ -444,6 +468,23 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         assert_eq!(read(&path), "access\n");
+    }
+
+    #[test]
+    fn a_shorter_interval_applies_to_the_batch_already_waiting() {
+        let path = temp_log("shorter");
+        let output = Output::open(Some(&path), false).unwrap();
+        output.set_flush_interval(Duration::from_secs(3600));
+        output.write_line(b"access\n", true);
+        output.set_flush_interval(Duration::from_millis(10));
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while read(&path).is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still waiting an hour"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     #[test]
