@@ -4,9 +4,12 @@
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
 use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::protocol::{self, Command};
+use crate::config::{self, ConfigGroup, GroupSpec, LoadArgs, OptionSpec, Port, Registry};
 use crate::exit;
 use crate::options::ServiceOpts;
 
@@ -18,10 +21,61 @@ const READ_MARGIN: Duration = Duration::from_secs(10);
 /// reached.
 const COMMAND_FAILED: i32 = 1;
 
+/// Where `ctl` finds the service: the values of `control_socket` and
+/// `control_tcp_port`.
+#[derive(Debug, Default)]
+pub(crate) struct ControlAddress {
+    control_socket: Option<PathBuf>,
+    control_tcp_port: Option<u16>,
+}
+
+impl ControlAddress {
+    /// The address in a configuration that loaded.
+    pub(crate) fn of(opts: &ServiceOpts) -> ControlAddress {
+        ControlAddress {
+            control_socket: opts.control_socket.clone(),
+            control_tcp_port: opts.control_tcp_port.map(Port::get),
+        }
+    }
+
+    /// The address read from the same sources as the whole configuration,
+    /// those two options alone: when another option has a bad value, `ctl`
+    /// can still reach the running service, which is when an operator
+    /// most needs `status`, and `reload` tells what the service makes of
+    /// the file. `None` when the two options themselves cannot be read.
+    pub(crate) fn despite_errors(load: &LoadArgs) -> Option<ControlAddress> {
+        let group = GroupSpec {
+            name: ServiceOpts::GROUP,
+            type_id: std::any::TypeId::of::<ControlAddress>,
+            options: control_options,
+            build: |_| Ok(Box::new(())),
+        };
+        let registry = Arc::new(Registry::from_groups([group]).ok()?);
+        let conf = config::load(&registry, load).ok()?.conf;
+        let socket = conf.value(ServiceOpts::GROUP, "control_socket");
+        let port = conf.value(ServiceOpts::GROUP, "control_tcp_port");
+        Some(ControlAddress {
+            control_socket: socket.and_then(|v| v.as_str().map(PathBuf::from)),
+            control_tcp_port: port
+                .and_then(|v| v.as_u64())
+                .and_then(|port| u16::try_from(port).ok()),
+        })
+    }
+}
+
+/// The declarations of `control_socket` and `control_tcp_port`, as the
+/// runtime's options declare them.
+fn control_options() -> Vec<OptionSpec> {
+    ServiceOpts::options()
+        .into_iter()
+        .filter(|option| matches!(option.name, "control_socket" | "control_tcp_port"))
+        .collect()
+}
+
 /// Runs the client: prints the answer's result as indented JSON on
 /// standard output and returns 0, or prints the error on standard error
 /// and returns 1 (2 for a command that is not valid).
-pub(crate) fn run(service: &str, opts: &ServiceOpts, words: &[String]) -> i32 {
+pub(crate) fn run(service: &str, address: &ControlAddress, words: &[String]) -> i32 {
     let line = words.join(" ");
     let command = match Command::parse(&line) {
         Ok(command) => command,
@@ -31,7 +85,7 @@ pub(crate) fn run(service: &str, opts: &ServiceOpts, words: &[String]) -> i32 {
         }
     };
     let read_timeout = command.answer_timeout() + READ_MARGIN;
-    match exchange(service, opts, &line, read_timeout) {
+    match exchange(service, address, &line, read_timeout) {
         Ok(Ok(result)) => {
             let text = serde_json::to_string_pretty(&result).unwrap_or_else(|_| result.to_string());
             println!("{text}");
@@ -50,7 +104,7 @@ pub(crate) fn run(service: &str, opts: &ServiceOpts, words: &[String]) -> i32 {
 
 fn exchange(
     service: &str,
-    opts: &ServiceOpts,
+    opts: &ControlAddress,
     line: &str,
     read_timeout: Duration,
 ) -> Result<super::Answer, String> {
@@ -66,7 +120,7 @@ fn exchange(
         return talk(stream, line, read_timeout);
     }
     if let Some(port) = opts.control_tcp_port {
-        let address = (Ipv4Addr::LOCALHOST, port.get());
+        let address = (Ipv4Addr::LOCALHOST, port);
         let stream = TcpStream::connect(address).map_err(|error| {
             format!(
                 "cannot connect to the control port 127.0.0.1:{port}: {error}; is {service} \

@@ -18,7 +18,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-pub(crate) use client::run as run_client;
+pub(crate) use client::{ControlAddress, run as run_client};
 pub(crate) use protocol::{Command, WorkerQuery};
 pub(crate) use server::{ControlSocket, bind, unbindable_reason};
 

@@ -87,13 +87,13 @@ pub fn run_main<S: Service>(version: &'static str) -> ! {
         Action::CheckConfig | Action::Run => &start_checks::<S>,
         Action::PrintConfig | Action::Ctl | Action::GenerateConfig => &|_, _| Vec::new(),
     };
-    let loaded = config::load_checking(&registry, &load, checks)
-        .unwrap_or_else(|errors| fail_config(&errors));
-    let conf = loaded.conf;
+    let loaded = config::load_checking(&registry, &load, checks);
     if request.action == Action::Ctl {
-        let opts = conf.group::<ServiceOpts>();
-        std::process::exit(control::run_client(S::NAME, opts, &request.ctl));
+        let address = control_address(&loaded, &load);
+        std::process::exit(control::run_client(S::NAME, &address, &request.ctl));
     }
+    let loaded = loaded.unwrap_or_else(|errors| fail_config(&errors));
+    let conf = loaded.conf;
     let workers = request.workers.map(Ok).unwrap_or_else(|| S::workers(&conf));
     let workers = workers.unwrap_or_else(|message| {
         fail_config(&ConfigErrors(vec![config::ConfigError::general(
@@ -356,6 +356,31 @@ pub(crate) fn http_options(conf: &Conf) -> HttpOptions {
         access_log_format,
         ..HttpOptions::default()
     }
+}
+
+/// Where `ctl` finds the service. A configuration with errors is no
+/// reason to leave the operator without `status` or `reload`: the errors
+/// are shown as warnings, and the two control options are read on their
+/// own.
+fn control_address(
+    loaded: &Result<config::Loaded, ConfigErrors>,
+    load: &config::LoadArgs,
+) -> control::ControlAddress {
+    let errors = match loaded {
+        Ok(loaded) => return control::ControlAddress::of(loaded.conf.group::<ServiceOpts>()),
+        Err(errors) => errors,
+    };
+    let Some(address) = control::ControlAddress::despite_errors(load) else {
+        fail_config(errors)
+    };
+    for error in &errors.0 {
+        eprintln!("warning: {error}");
+    }
+    eprintln!(
+        "warning: the configuration has errors; reaching the service with \
+         control_socket and control_tcp_port as read"
+    );
+    address
 }
 
 fn fail_config(errors: &ConfigErrors) -> ! {
