@@ -287,5 +287,18 @@ pub(crate) fn json_value(
         return Some(serde_json::Value::Array(items.collect()));
     }
     let last = resolved.last()?;
-    (option.check)(&last.text).ok()
+    match (option.check)(&last.text) {
+        Ok(value) if !value.is_null() => Some(value),
+        // A blank value means "not set" (a text keeps it as an empty
+        // text): the option keeps its default.
+        _ if last.text.trim().is_empty() => {
+            let default = option.default.as_deref();
+            Some(
+                default
+                    .and_then(|text| (option.check)(text).ok())
+                    .unwrap_or_default(),
+            )
+        }
+        checked => checked.ok(),
+    }
 }

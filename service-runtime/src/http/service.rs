@@ -197,10 +197,23 @@ impl RequestLine {
 }
 
 impl WriteRequestLine for RequestLine {
+    /// A `"` or `\` in the target is written `\"` or `\\`, as Apache's
+    /// `%r` does, so that the quotes of the default format cannot be closed
+    /// from the request.
     fn write_request_line(&self, out: &mut String) {
         out.push_str(self.method.as_str());
         out.push(' ');
-        out.push_str(&self.target());
+        let target = self.target();
+        if target.contains(['"', '\\']) {
+            for ch in target.chars() {
+                if matches!(ch, '"' | '\\') {
+                    out.push('\\');
+                }
+                out.push(ch);
+            }
+        } else {
+            out.push_str(&target);
+        }
         out.push(' ');
         out.push_str(&version_text(self.version));
     }
@@ -390,5 +403,14 @@ mod tests {
             .body(())
             .unwrap();
         assert_eq!(written(custom), "PURGE /c HTTP/1.1");
+    }
+
+    #[test]
+    fn quotes_in_the_target_cannot_close_the_logged_field() {
+        let request = Request::get("/p\"i\\ng").body(()).unwrap();
+        let line = RequestLine::of(&request);
+        let mut text = String::new();
+        line.write_request_line(&mut text);
+        assert_eq!(text, "GET /p\\\"i\\\\ng HTTP/1.1");
     }
 }

@@ -528,3 +528,18 @@ fn b18_a_multi_valued_option_collects_every_value_in_reading_order() {
         json!(["a1", "a2", "b1"])
     );
 }
+
+/// A blank value means "not set": the option keeps its default, and what
+/// `--print-config` and `ctl config` show is that default, from the line
+/// that left it blank.
+#[test]
+fn a_blank_value_shows_the_default_it_keeps() {
+    let files = Files::new();
+    let file = files.write("blank.conf", "[DEFAULT]\nfloor =\n");
+    let loaded = load_files(&registry([group_spec::<BoundedOpts>()]), &[&file]).unwrap();
+    assert_eq!(loaded.conf.group::<BoundedOpts>().floor, 5);
+    let shown = loaded.conf.effective_values();
+    let floor = shown.iter().find(|v| v.name == "floor").unwrap();
+    assert_eq!(floor.value, json!(5));
+    assert_eq!(loaded.conf.value("DEFAULT", "floor"), Some(json!(5)));
+}
