@@ -365,6 +365,21 @@ fn reload_outcomes(workers: usize) {
         rejected.stderr
     );
 
+    // What would stop a start is found before any worker is replaced.
+    probe.rewrite_config(&config.replace("[probe]", "log_file = @DIR@/missing/x.log\n[probe]"));
+    let unopenable = probe.ctl(&["reload"]);
+    assert_eq!(
+        unopenable.code, 1,
+        "{workers} workers: {}",
+        unopenable.stderr
+    );
+    assert!(
+        unopenable.stderr.contains("reload rejected")
+            && unopenable.stderr.contains("option [DEFAULT] log_file"),
+        "{workers} workers: {}",
+        unopenable.stderr
+    );
+
     probe.rewrite_config(&format!("{config}fail_start = true\n"));
     let abandoned = probe.ctl(&["reload"]);
     assert_eq!(abandoned.code, 1, "{workers} workers: {}", abandoned.stderr);

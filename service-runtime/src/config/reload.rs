@@ -3,10 +3,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::load::{LoadArgs, Loaded, load};
+use super::load::{LoadArgs, Loaded, load_checking};
 use super::resolved::Snapshot;
 use super::spec::OptionSpec;
-use super::{Conf, ConfigErrors, MASK, Registry};
+use super::{Conf, ConfigError, ConfigErrors, MASK, Registry};
 
 /// How a reload applies new values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,7 +117,20 @@ pub fn reload(
     current: &Conf,
     method: ReloadMethod,
 ) -> Result<Reloaded, ConfigErrors> {
-    let Loaded { conf, warnings } = load(registry, args)?;
+    reload_checking(registry, args, current, method, &|_, _| Vec::new())
+}
+
+/// [`reload`], with `check` run over the new values as at start, so that a
+/// reload is rejected for what would stop a start (a log file that cannot
+/// be opened, say) rather than abandoned once a new worker fails.
+pub(crate) fn reload_checking(
+    registry: &Arc<Registry>,
+    args: &LoadArgs,
+    current: &Conf,
+    method: ReloadMethod,
+    check: &dyn Fn(&Registry, &Snapshot) -> Vec<ConfigError>,
+) -> Result<Reloaded, ConfigErrors> {
+    let Loaded { conf, warnings } = load_checking(registry, args, check)?;
     let changes = current.diff(&conf);
     if method == ReloadMethod::Reload {
         return Ok(Reloaded {

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use super::Setup;
 use super::service_loop::{self, Command, Ending, Report};
-use crate::config::{Conf, ReloadMethod, reload};
+use crate::config::{Conf, ReloadMethod, reload_checking};
 use crate::control::{AwaitedReload, ReloadOutcome, ReloadWaiters};
 use crate::exit;
 use crate::options::ServiceOpts;
@@ -340,11 +340,12 @@ impl<S: Service> Host<S> {
         }
         self.setup.notifier.reloading();
         let method = ReloadMethod::from_option(&self.opts().restart_method);
-        match reload(
+        match reload_checking(
             &self.setup.registry,
             &self.setup.load,
             &self.setup.conf,
             method,
+            &self.setup.start_checks,
         ) {
             Ok(mut reloaded) => {
                 for warning in &reloaded.warnings {

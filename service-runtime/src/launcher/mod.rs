@@ -53,6 +53,8 @@ pub(crate) struct Setup {
     pub(crate) control: ControlSocket,
     /// [`keep_start_only_options`] for the service.
     pub(crate) start_only: fn(&Conf, &mut Reloaded),
+    /// [`start_checks`] for the service, which a reload runs too.
+    pub(crate) start_checks: fn(&Registry, &Snapshot) -> Vec<ConfigError>,
 }
 
 /// The body of the `main` that `main!` generates.
@@ -135,6 +137,7 @@ pub fn run_main<S: Service>(version: &'static str) -> ! {
         tls,
         control,
         start_only: keep_start_only_options::<S>,
+        start_checks: start_checks::<S>,
     };
     let code = if workers == 1 {
         in_process::run::<S>(setup)

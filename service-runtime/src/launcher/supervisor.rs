@@ -23,7 +23,7 @@ use command_fds::{CommandFdExt, FdMapping};
 
 use super::protocol::{self, CHANNEL_FD, FIRST_LISTENER_FD, FromWorker, ToWorker, WORKER_ENV};
 use super::restart::RestartPolicy;
-use crate::config::{Conf, ReloadMethod, reload};
+use crate::config::{Conf, ReloadMethod, reload_checking};
 use crate::control::{Answer, AwaitedReload, ReloadOutcome, ReloadWaiters};
 use crate::exit;
 use crate::http::Listener;
@@ -665,11 +665,12 @@ impl Supervisor {
         self.setup.notifier.reloading();
         tracing::info!("reloading the configuration");
         let method = ReloadMethod::from_option(&self.opts().restart_method);
-        let result = reload(
+        let result = reload_checking(
             &self.setup.registry,
             &self.setup.load,
             &self.setup.conf,
             method,
+            &self.setup.start_checks,
         );
         let mut reloaded = match result {
             Ok(reloaded) => reloaded,
