@@ -619,13 +619,18 @@ async fn run_caught<S>(run: TaskFn<S>, service: &mut S, ctx: &Context) -> TaskOu
 
 /// The text of a panic's payload.
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        (*text).to_string()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "a panic payload that is not text".to_string()
-    }
+    panic_text(payload)
+        .unwrap_or("a panic payload that is not text")
+        .to_string()
+}
+
+/// The text a panic was raised with (`panic!("...")` gives a `&str`,
+/// `panic!("{x}")` a `String`); `None` for any other payload.
+pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> Option<&str> {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
 }
 
 fn record(history: &mut History, started: Instant, duration: Duration, outcome: &TaskOutcome) {

@@ -63,13 +63,9 @@ pub(crate) fn take_site() -> Site {
 
 /// The message a panic was raised with.
 pub(crate) fn message(payload: &(dyn Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        (*text).to_string()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "the panic carried no message".to_string()
-    }
+    crate::periodic::panic_text(payload)
+        .unwrap_or("the panic carried no message")
+        .to_string()
 }
 
 pin_project_lite::pin_project! {

@@ -692,13 +692,9 @@ fn reply_outgoing<'a>(reply_q: &'a str, body: &'a [u8]) -> Outgoing<'a> {
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    if let Some(text) = panic.downcast_ref::<&str>() {
-        (*text).to_string()
-    } else if let Some(text) = panic.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "the handler panicked".to_string()
-    }
+    crate::periodic::panic_text(panic.as_ref())
+        .unwrap_or("the handler panicked")
+        .to_string()
 }
 
 /// A queue to declare.
