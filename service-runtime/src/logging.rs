@@ -420,17 +420,8 @@ fn build_filter(debug: bool, levels: &[LogLevel], env: Option<&str>) -> EnvFilte
 /// a line: raw, escaped for JSON and escaped by `Debug`. Longest first, so
 /// that a secret containing another is masked whole.
 fn secret_values(conf: &Conf) -> Vec<String> {
-    let mut values = Vec::new();
-    for option in conf.registry().options().filter(|o| o.secret) {
-        if let Some(value) = conf.value(option.group, option.name) {
-            collect_strings(&value, &mut values);
-        }
-    }
     let mut spellings: Vec<String> = Vec::new();
-    for value in values {
-        if value.chars().count() < MIN_MASKED_SECRET_LEN {
-            continue;
-        }
+    for value in conf.secret_texts() {
         let json = serde_json::Value::String(value.clone()).to_string();
         let debug = format!("{value:?}");
         for spelling in [strip_quotes(&json), strip_quotes(&debug), value.as_str()] {
@@ -447,16 +438,6 @@ fn strip_quotes(text: &str) -> &str {
     text.strip_prefix('"')
         .and_then(|t| t.strip_suffix('"'))
         .unwrap_or(text)
-}
-
-fn collect_strings(value: &serde_json::Value, into: &mut Vec<String>) {
-    match value {
-        serde_json::Value::String(text) => into.push(text.clone()),
-        serde_json::Value::Number(number) => into.push(number.to_string()),
-        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_strings(v, into)),
-        serde_json::Value::Object(map) => map.values().for_each(|v| collect_strings(v, into)),
-        serde_json::Value::Null | serde_json::Value::Bool(_) => {}
-    }
 }
 
 #[cfg(test)]

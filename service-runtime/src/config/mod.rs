@@ -173,7 +173,7 @@ impl Conf {
     /// like the log, texts shorter than
     /// [`MIN_MASKED_SECRET_LEN`](crate::logging::MIN_MASKED_SECRET_LEN) are
     /// not searched for.
-    fn secret_texts(&self) -> Vec<String> {
+    pub(crate) fn secret_texts(&self) -> Vec<String> {
         let mut texts = Vec::new();
         for option in self.inner.registry.options().filter(|o| o.secret) {
             if let Some(value) = self.value(option.group, option.name) {
