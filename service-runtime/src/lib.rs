@@ -48,6 +48,7 @@ pub mod listen;
 pub mod logging;
 pub mod looping;
 pub mod options;
+mod paths;
 pub mod periodic;
 #[cfg(feature = "rpc")]
 pub mod rpc;

@@ -363,9 +363,8 @@ fn flush_interval(opts: &ServiceOpts) -> Duration {
 }
 
 /// Why the log file at `path` could not be opened for appending: its
-/// directory is missing or not writable, or the file is not writable. The
-/// check leaves no file: a file that does not exist yet is judged by an
-/// empty probe file in its directory, removed at once; nothing stays.
+/// directory is missing or not writable, or the file is not writable. A
+/// file that does not exist yet is not created: its directory is probed.
 pub(crate) fn unwritable_reason(path: &Path) -> Option<String> {
     if path.exists() {
         let opened = std::fs::OpenOptions::new().append(true).open(path);
@@ -373,25 +372,10 @@ pub(crate) fn unwritable_reason(path: &Path) -> Option<String> {
             .err()
             .map(|error| format!("cannot open it for writing: {error}"));
     }
-    let directory = path
-        .parent()
-        .filter(|parent| !parent.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let probe = directory.join(format!(".log-file-check.{}", std::process::id()));
-    let created = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe);
-    match created {
-        Ok(_) => {
-            let _ = std::fs::remove_file(&probe);
-            None
-        }
-        Err(error) => Some(format!(
-            "cannot create it in {}: {error}",
-            directory.display()
-        )),
-    }
+    let directory = crate::paths::directory_of(path);
+    crate::paths::may_create_in(directory)
+        .err()
+        .map(|error| format!("cannot create it in {}: {error}", directory.display()))
 }
 
 /// The log file named by `log_file` and `log_dir`, if any.

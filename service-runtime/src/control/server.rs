@@ -15,6 +15,7 @@ use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 use super::protocol::{self, Command};
 use super::{Answer, ControlRequest};
 use crate::options::ServiceOpts;
+use crate::paths::{directory_of, may_create_in};
 
 /// The longest command line accepted, in bytes.
 const MAX_LINE: usize = 1024;
@@ -83,10 +84,7 @@ pub(crate) fn unbindable_reason(path: &Path) -> Option<String> {
     let Some(name) = path.file_name() else {
         return Some("the path names no file".to_string());
     };
-    let directory = path
-        .parent()
-        .filter(|parent| !parent.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let directory = directory_of(path);
     if let Some(kind) = non_socket_kind(path) {
         return Some(format!(
             "the path is {kind}, not a socket; remove it or choose another path"
@@ -116,18 +114,6 @@ pub(crate) fn unbindable_reason(path: &Path) -> Option<String> {
     }
 }
 
-/// Whether this process may create files in `directory`, as a bind would:
-/// creates and removes an empty file there, which answers for permissions,
-/// read-only file systems and security modules alike.
-fn may_create_in(directory: &Path) -> io::Result<()> {
-    let probe = directory.join(format!(".control-socket-check.{}", std::process::id()));
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe)?;
-    std::fs::remove_file(&probe)
-}
-
 fn bind_unix(path: &Path) -> io::Result<(std::os::unix::net::UnixListener, SocketFile)> {
     let context = |error: io::Error| {
         io::Error::new(
@@ -155,10 +141,7 @@ fn bind_privately(path: &Path) -> io::Result<std::os::unix::net::UnixListener> {
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"))?;
-    let parent = path
-        .parent()
-        .filter(|parent| !parent.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let parent = directory_of(path);
     let staging = staging_dir(parent, name, std::process::id());
     std::fs::DirBuilder::new().mode(0o700).create(&staging)?;
     let staged = staging.join("socket");
