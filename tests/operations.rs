@@ -66,6 +66,16 @@ impl Probe {
     fn status(&self) -> Value {
         self.ctl_ok(&["status"])
     }
+
+    /// Runs `probe --check-config` on the probe's configuration file.
+    fn check_config(&self) -> std::process::Output {
+        Command::new(example("probe"))
+            .arg("--check-config")
+            .arg("--config-file")
+            .arg(&self.config)
+            .output()
+            .expect("the check runs")
+    }
 }
 
 struct CtlOutput {
@@ -539,12 +549,7 @@ fn an_unbindable_control_socket_is_a_configuration_error() {
     let started = expect_error(&probe.service.log(), &socket);
     assert!(probe.service.lines_with(&["starting workers"]).is_empty());
 
-    let checked = Command::new(example("probe"))
-        .arg("--check-config")
-        .arg("--config-file")
-        .arg(&probe.config)
-        .output()
-        .expect("the check runs");
+    let checked = probe.check_config();
     assert_eq!(checked.status.code(), Some(78));
     let checked = expect_error(&String::from_utf8_lossy(&checked.stderr), &socket);
     assert_eq!(checked, started);
@@ -592,12 +597,7 @@ fn options_that_fail_at_start_are_configuration_errors() {
         assert!(error.contains(reason), "{error}");
         assert!(probe.service.lines_with(&["starting workers"]).is_empty());
 
-        let checked = Command::new(example("probe"))
-            .arg("--check-config")
-            .arg("--config-file")
-            .arg(&probe.config)
-            .output()
-            .expect("the check runs");
+        let checked = probe.check_config();
         assert_eq!(checked.status.code(), Some(78), "{line}");
         let stderr = String::from_utf8_lossy(&checked.stderr);
         assert!(stderr.contains(error.trim()), "{stderr}");

@@ -408,6 +408,24 @@ mod tests {
         std::fs::read_to_string(path).unwrap_or_default()
     }
 
+    /// The file's text once something was written to it; fails after 30 s,
+    /// far beyond the intervals the tests set.
+    fn written_soon(path: &Path) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = read(path);
+            if !text.is_empty() {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nothing written to {}",
+                path.display()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     #[test]
     fn secrets_are_masked_in_every_spelling() {
         let output = Output::open(None, false).unwrap();
@@ -462,12 +480,7 @@ mod tests {
         let output = Output::open(Some(&path), false).unwrap();
         output.set_flush_interval(Duration::from_millis(20));
         output.write_line(b"access\n", true);
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while read(&path).is_empty() {
-            assert!(std::time::Instant::now() < deadline, "never flushed");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert_eq!(read(&path), "access\n");
+        assert_eq!(written_soon(&path), "access\n");
     }
 
     #[test]
@@ -477,14 +490,7 @@ mod tests {
         output.set_flush_interval(Duration::from_secs(3600));
         output.write_line(b"access\n", true);
         output.set_flush_interval(Duration::from_millis(10));
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while read(&path).is_empty() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "still waiting an hour"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        assert_eq!(written_soon(&path), "access\n");
     }
 
     #[test]
